@@ -1,0 +1,1 @@
+"""mcp-operator: McpDeployment resources reconciled against cloud targets."""

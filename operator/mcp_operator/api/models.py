@@ -1,0 +1,288 @@
+"""The McpDeployment API: the single source of truth for the CRD schema, the docs and the operator.
+
+Field descriptions become `kubectl explain` text; ``x-kubernetes-validations`` (CEL) rules attached
+here are enforced by the API server at admission. `crds/` and `docs/api.md` are generated from
+this module by ``python -m mcp_operator.api.generate`` (``make generate``), and a test fails when
+they drift.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "mcp.deploy.dev"
+VERSION = "v1alpha1"
+KIND = "McpDeployment"
+PLURAL = "mcpdeployments"
+SHORT_NAMES = ["mcpd"]
+
+# Container Apps names: lower-case letters, digits and '-', starting with a letter, ending with a
+# letter or digit, at most 32 characters, and no '--' (which separates app and revision names).
+CONTAINER_APP_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
+# The CPU/memory pairs Container Apps accepts on the consumption plan: memory is twice the CPU.
+RESOURCE_COMBINATIONS = [f"{q / 4:g}/{q / 2:g}Gi" for q in range(1, 17)]
+CONTAINER_TARGETS = ("azure-container-apps", "google-cloud-run")
+
+
+def _rule(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
+    validation = {"rule": rule, "message": message}
+    if field_path:
+        validation["fieldPath"] = field_path
+    if reason:
+        validation["reason"] = reason
+    return validation
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", use_enum_values=True)
+
+
+class TargetType(enum.StrEnum):
+    AZURE_CONTAINER_APPS = "azure-container-apps"
+    AWS_LAMBDA = "aws-lambda"
+    GOOGLE_CLOUD_RUN = "google-cloud-run"
+    CLOUDFLARE_WORKERS = "cloudflare-workers"
+    PMCP_RUN = "pmcp-run"
+
+
+class Target(ApiModel):
+    """Where the MCP server runs, as `[target] type` in `.pmcp/deploy.toml`. Immutable once set."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        _rule("self.type == oldSelf.type", "target.type is immutable; create a new McpDeployment to move to another target",
+              reason="FieldValueForbidden"),
+    ]})
+
+    type: TargetType = Field(description="The cloud target: azure-container-apps, aws-lambda, google-cloud-run, "
+                                         "cloudflare-workers or pmcp-run. Only azure-container-apps is reconciled today; "
+                                         "the others are accepted and reported Stalled (TargetNotSupported).")
+
+
+class SecretKeySelector(ApiModel):
+    """A key of a Secret in the McpDeployment's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the Secret.")
+    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="Key within the Secret.")
+
+
+class EnvVarSource(ApiModel):
+    """Where an environment variable's value comes from."""
+
+    secret_key_ref: SecretKeySelector = Field(description="A Secret key. Its value is passed to the cloud as a secret "
+                                                          "(Container Apps secret) and never written to status, events or logs.")
+
+
+class EnvVar(ApiModel):
+    """An environment variable of the MCP server, as a `[environment]` or `[secrets]` entry of deploy.toml."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        _rule("has(self.value) != has(self.valueFrom)", "set exactly one of value or valueFrom"),
+    ]})
+
+    name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+                      description="Variable name. PORT is reserved: the operator sets it to azure.targetPort.")
+    value: str | None = Field(default=None, max_length=32768, description="A literal value (not secret).")
+    value_from: EnvVarSource | None = Field(default=None, description="Take the value from a Secret key instead.")
+
+
+class Resources(ApiModel):
+    """CPU and memory of one replica. Container Apps accepts CPU in steps of 0.25 (0.25-4) with twice as many GiB."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        _rule("(self.cpu + '/' + self.memory) in " + str(RESOURCE_COMBINATIONS).replace('"', "'"),
+              "cpu/memory must be a Container Apps combination: " + ", ".join(RESOURCE_COMBINATIONS)),
+    ]})
+
+    cpu: str = Field(default="0.5", pattern=r"^[0-9]+(\.[0-9]+)?$", description="vCPU per replica, e.g. \"0.5\".")
+    memory: str = Field(default="1Gi", pattern=r"^[0-9]+(\.[0-9]+)?Gi$", description="Memory per replica, e.g. \"1Gi\".")
+
+
+class Server(ApiModel):
+    """The MCP server, as `[server]` in deploy.toml."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        _rule("!has(self.env) || !self.env.exists(e, e.name == 'PORT')",
+              "server.env must not set PORT: the operator sets PORT to azure.targetPort so server and ingress agree",
+              field_path=".env"),
+        _rule("!has(self.name) || !self.name.contains('--')", "server.name must not contain '--' (Container Apps naming rules)",
+              field_path=".name"),
+    ]})
+
+    name: str | None = Field(default=None, min_length=1, max_length=32, pattern=CONTAINER_APP_NAME,
+                             description="App name in the cloud (default: metadata.name). Container Apps rules: lower-case "
+                                         "letters, digits and '-', start with a letter, end with a letter or digit, "
+                                         "at most 32 characters, no '--'.")
+    image: str | None = Field(default=None, min_length=1, max_length=1024,
+                              description="Container image, e.g. ghcr.io/acme/calculator:1.2.0 (required for container "
+                                          "targets). Prefer a digest or an immutable tag: the image is part of the revision.")
+    env: list[EnvVar] = Field(default_factory=list, max_length=256,
+                              json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+                              description="Environment variables passed to the container.")
+    resources: Resources = Field(default_factory=Resources, description="CPU and memory per replica.")
+    allowed_origins: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=64,
+                                       json_schema_extra={"items": {"type": "string", "minLength": 1, "maxLength": 512}},
+                                       description="Origins allowed by the ingress CORS policy (default [\"*\"], like the pmcp "
+                                                   "scaffold). Restrict it to your clients' origins in production.")
+
+
+class Azure(ApiModel):
+    """Azure Container Apps settings, as `[azure]` in deploy.toml. Unset fields take the operator's defaults, then built-ins."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        _rule("self.maxReplicas >= self.minReplicas", "azure.maxReplicas must be greater than or equal to azure.minReplicas",
+              field_path=".maxReplicas"),
+    ]})
+
+    subscription_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+                                        description="Azure subscription id (a UUID). Default: the operator's configured "
+                                                    "subscription.")
+    resource_group: str | None = Field(default=None, min_length=1, max_length=90, pattern=r"^[-\w._()]*[-\w_()]$",
+                                       description="Resource group (default: <server name>-rg). Created when missing.")
+    location: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9 ]+$",
+                                 description="Azure region (default: the operator's configured location, else eastus).")
+    environment: str | None = Field(default=None, min_length=2, max_length=60, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+                                    description="Container Apps managed environment (default: <server name>-env). "
+                                                "Created when missing.")
+    target_port: int = Field(default=8080, ge=1, le=65535,
+                             description="Ingress target port; the container also gets PORT set to it.")
+    min_replicas: int = Field(default=1, ge=0, le=1000,
+                              description="Minimum replicas (default 1: MCP clients suffer from cold starts).")
+    max_replicas: int = Field(default=10, ge=1, le=1000, description="Maximum replicas (default 10).")
+
+
+class SecretReference(ApiModel):
+    """A Secret in the McpDeployment's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the Secret.")
+
+
+class Credentials(ApiModel):
+    """Cloud credentials for this resource. The Secret holds AZURE_TENANT_ID and AZURE_CLIENT_ID, plus either
+    AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN. Without it the operator's own identity is used
+    (DefaultAzureCredential: workload identity on AKS)."""
+
+    secret_ref: SecretReference = Field(description="The Secret with the credential.")
+
+
+class DeletionPolicy(enum.StrEnum):
+    DELETE = "Delete"
+    RETAIN = "Retain"
+
+
+class McpDeploymentSpec(ApiModel):
+    """The desired state of an MCP server deployment: the settings of `.pmcp/deploy.toml`, declaratively."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        _rule("!(self.target.type in " + str(list(CONTAINER_TARGETS)).replace('"', "'") + ") || has(self.server.image)",
+              "server.image is required for container targets (azure-container-apps, google-cloud-run)",
+              field_path=".server.image", reason="FieldValueRequired"),
+        _rule("!has(self.azure) || self.target.type == 'azure-container-apps'",
+              "spec.azure applies only to target.type azure-container-apps", field_path=".azure"),
+    ]})
+
+    target: Target = Field(description="Where the server runs.")
+    server: Server = Field(description="The MCP server: name, image, environment, resources and CORS origins.")
+    azure: Azure | None = Field(default=None, description="Settings for target.type azure-container-apps.")
+    credentials: Credentials | None = Field(default=None, description="Per-resource cloud credentials (optional).")
+    revision_history_limit: int = Field(default=10, ge=1, le=100,
+                                        description="How many revisions status.revisions keeps (default 10). Older "
+                                                    "revisions can no longer be rolled back to by a spec edit.")
+    deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.DELETE,
+                                            description="Delete: deleting the McpDeployment deletes the app, and the "
+                                                        "environment and resource group when this operator created them "
+                                                        "and they are empty. Retain: leave everything in the cloud.")
+    suspend: bool = Field(default=False, description="Observe only: report status but make no cloud writes "
+                                                     "(no create, update, traffic change or delete).")
+
+
+# ----- status ---------------------------------------------------------------------------------------
+
+
+class Condition(ApiModel):
+    """A metav1.Condition."""
+
+    type: str = Field(description="Ready, Reconciling, Stalled or InsecureIngress.")
+    status: str = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason, machine-readable.")
+    message: str = Field(default="", description="Human-readable details.")
+    last_transition_time: str = Field(description="When the status last changed (RFC 3339).")
+    observed_generation: int | None = Field(default=None, description="The metadata.generation the condition is about.")
+
+
+class RevisionSnapshot(ApiModel):
+    """The spec fields that make a revision: restoring them restores the revision."""
+
+    image: str = Field(description="server.image")
+    env: list[EnvVar] = Field(default_factory=list, description="server.env (secret references, never values)")
+    resources: Resources = Field(default_factory=Resources, description="server.resources")
+    target_port: int = Field(description="azure.targetPort")
+    min_replicas: int = Field(description="azure.minReplicas")
+    max_replicas: int = Field(description="azure.maxReplicas")
+
+
+class RevisionRecord(ApiModel):
+    """One revision this resource created, newest last."""
+
+    number: int = Field(description="Monotonically increasing revision number of this McpDeployment.")
+    name: str = Field(description="The revision's name in the cloud.")
+    image: str = Field(description="The container image of the revision.")
+    created_at: str = Field(description="When the operator asked for the revision (RFC 3339).")
+    state: str = Field(description="Pending, Provisioning, Ready, Failed, Inactive or Gone.")
+    traffic_weight: int = Field(default=0, description="Percent of traffic it receives.")
+    hash: str = Field(description="Hash of the snapshot; equal hashes mean equal revisions.")
+    snapshot: RevisionSnapshot = Field(description="The spec fields needed to restore this revision.")
+    message: str | None = Field(default=None, description="Why it failed, when it did.")
+
+
+class PendingOperation(ApiModel):
+    """A cloud operation in flight, so that a restarted operator resumes it instead of starting over."""
+
+    kind: str = Field(description="What is in progress: Infrastructure, Rollout, Traffic, Delete.")
+    revision_number: int | None = Field(default=None, description="The revision the operation is about.")
+    started_at: str = Field(description="When it started (RFC 3339).")
+    token: str | None = Field(default=None, description="The SDK poller's continuation token.")
+    attempts: int = Field(default=0, description="How many times the operation was (re)issued.")
+
+
+class Effective(ApiModel):
+    """The settings the operator resolved from spec, operator configuration and built-in defaults."""
+
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    environment: str | None = None
+    location: str | None = None
+    app_name: str | None = None
+
+
+class McpDeploymentStatus(ApiModel):
+    """The observed state, written only by the operator."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    observed_generation: int | None = Field(default=None, description="The metadata.generation last reconciled.")
+    provisioning_state: str | None = Field(default=None, description="The cloud resource's provisioningState.")
+    fqdn: str | None = Field(default=None, description="Fully qualified domain name of the app.")
+    url: str | None = Field(default=None, description="The MCP endpoint: https://<fqdn>/.")
+    effective: Effective | None = Field(default=None, description="Resolved subscription, resource group, environment, "
+                                                                  "location and app name.")
+    latest_revision: str | None = Field(default=None, description="The newest revision created for the current spec.")
+    serving_revision: str | None = Field(default=None, description="The revision that receives 100% of traffic.")
+    revision_counter: int = Field(default=0, description="The last revision number handed out.")
+    revisions: list[RevisionRecord] = Field(default_factory=list, description="Revision history, newest last, at most "
+                                                                               "spec.revisionHistoryLimit entries.")
+    pending: PendingOperation | None = Field(default=None, description="A cloud operation in flight.")
+    created_infrastructure: list[str] = Field(default_factory=list, description="Cloud resources this operator created for "
+                                                                                 "this McpDeployment (resource group, "
+                                                                                 "environment).")
+    conditions: list[Condition] = Field(default_factory=list,
+                                        json_schema_extra={"x-kubernetes-list-type": "map",
+                                                           "x-kubernetes-list-map-keys": ["type"]},
+                                        description="Ready, Reconciling, Stalled (kstatus) and InsecureIngress.")
+
+
+def status_to_k8s(status: McpDeploymentStatus) -> dict[str, Any]:
+    return status.model_dump(by_alias=True, exclude_none=True, mode="json")

@@ -1,0 +1,59 @@
+"""Run the simulator on its own: ``python -m armsim [--port N] [--throttling] [--registered Microsoft.App]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+from .server import Simulator, SimulatorConfig
+
+
+def default_openapi() -> Path | None:
+    """The official OpenAPI document, from $ARMSIM_OPENAPI or the shared fixtures beside the checkout."""
+    if os.environ.get("ARMSIM_OPENAPI"):
+        return Path(os.environ["ARMSIM_OPENAPI"])
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = (parent / "shared/fixtures/azure-rest-api-specs/specification/app/resource-manager/Microsoft.App/"
+                     "ContainerApps/stable/2026-07-01/openapi.json")
+        if candidate.exists():
+            return candidate
+    return None
+
+
+async def serve(args: argparse.Namespace) -> None:
+    latency = json.loads(args.latency) if args.latency else {}
+    config = SimulatorConfig(registered_providers=tuple(args.registered), retry_after=args.retry_after,
+                             throttling=args.throttling, openapi=default_openapi(), latency=latency)
+    simulator = Simulator(config, Path(args.workdir) if args.workdir else None)
+    await simulator.start(args.port)
+    info = simulator.info()
+    if args.info_file:
+        Path(args.info_file).write_text(json.dumps(info, indent=2))
+    print(json.dumps(info, indent=2), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await simulator.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="armsim", description=__doc__)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--registered", action="append", default=[], help="provider namespace registered from the start")
+    parser.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on long-running operations")
+    parser.add_argument("--throttling", action="store_true", help="enforce ARM's documented token buckets")
+    parser.add_argument("--latency", help='JSON object of latencies in seconds, e.g. {"containerApp.create": 2}')
+    parser.add_argument("--workdir", help="where the CA and serving certificate are written")
+    parser.add_argument("--info-file", help="also write the connection details as JSON to this file")
+    asyncio.run(serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
