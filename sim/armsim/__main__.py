@@ -33,7 +33,7 @@ async def serve(args: argparse.Namespace) -> None:
     await simulator.start(args.port)
     info = simulator.info()
     if args.info_file:
-        Path(args.info_file).write_text(json.dumps(info, indent=2))
+        Path(args.info_file).write_text(json.dumps(info, indent=2))  # noqa: ASYNC240 - once, at start-up
     print(json.dumps(info, indent=2), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -118,7 +118,7 @@ class Identity:
 
 
 def _aad_error(error: str, code: str, description: str) -> dict[str, Any]:
-    return {"error": error, "error_description": f"{code}: {description}", "error_codes": [int(code[5:])],
+    return {"error": error, "error_description": f"{code}: {description}", "error_codes": [int(code[6:])],
             "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()), "trace_id": secrets.token_hex(8)}
 
 

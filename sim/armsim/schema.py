@@ -28,7 +28,10 @@ _COMMON: dict[str, Any] = {
         "type": "object",
         "required": ["type"],
         "properties": {
-            "type": {"type": "string", "enum": ["None", "SystemAssigned", "UserAssigned", "SystemAssigned,UserAssigned"]},
+            # Official examples spell the combined type both with and without a space; ARM accepts both.
+            "type": {"type": "string",
+                     "enum": ["None", "SystemAssigned", "UserAssigned", "SystemAssigned,UserAssigned",
+                              "SystemAssigned, UserAssigned"]},
             "userAssignedIdentities": {"type": "object"},
         },
     },

@@ -126,9 +126,7 @@ class Simulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=context, backlog=1024)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # noqa: S101 - started just above
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
         self.world.log_stream_base = self.endpoint + "/_logstream"
 
     async def stop(self) -> None:

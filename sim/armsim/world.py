@@ -108,6 +108,7 @@ class Revision:
     provisioning_error: str | None = None
     last_active: float | None = None
     restarts: int = 0
+    replica_names: list[str] | None = None  # fixed names (test set-up); otherwise derived from the revision
 
 
 @dataclass
@@ -229,13 +230,15 @@ class World:
         if key not in s.providers:
             raise ArmError(404, "InvalidResourceNamespace", f"The resource namespace '{namespace}' is invalid.")
         canonical = s.provider_names[key]
-        types = ["containerApps", "managedEnvironments", "operations"] if key == "microsoft.app" else []
+        types = ["containerApps", "managedEnvironments", "operations"] if key == "microsoft.app" else ["operations"]
         return {
             "id": f"/subscriptions/{s.id}/providers/{canonical}",
             "namespace": canonical,
             "registrationState": s.providers[key],
+            "registrationPolicy": "RegistrationRequired",
             "resourceTypes": [
-                {"resourceType": t, "locations": ["East US", "West Europe"], "apiVersions": ["2026-07-01"]} for t in types
+                {"resourceType": t, "locations": ["East US", "West Europe"], "apiVersions": ["2026-07-01", "2025-07-01"],
+                 "capabilities": "SupportsTags, SupportsLocation"} for t in types
             ],
         }
 
@@ -333,7 +336,7 @@ class World:
         group = self.group(sub, rg)
         key = (sub.lower(), rg.lower(), name.lower())
         existing = self.environments.get(key)
-        stored = {k: v for k, v in copy.deepcopy(body).items() if k in ("location", "tags", "properties", "kind")}
+        stored = {k: v for k, v in copy.deepcopy(body).items() if k in ("location", "tags", "properties", "kind", "identity")}
         props = stored.setdefault("properties", {})
         for read_only in ("provisioningState", "defaultDomain", "staticIp", "eventStreamEndpoint", "deploymentErrors"):
             props.pop(read_only, None)
@@ -344,7 +347,7 @@ class World:
         else:
             region = region_of(body["location"])
             word = _ADJECTIVES[len(self.environments) % len(_ADJECTIVES)] + _NOUNS[len(name) % len(_NOUNS)]
-            suffix = hashlib.sha1(f"{sub}/{rg}/{name}".lower().encode()).hexdigest()[:8]
+            suffix = hashlib.sha256(f"{sub}/{rg}/{name}".lower().encode()).hexdigest()[:8]
             env = ManagedEnvironment(
                 f"/subscriptions/{self.subscription(sub).id}/resourceGroups/{group.name}/providers/Microsoft.App/managedEnvironments/{name}",
                 name, group.name, body["location"], stored, f"{word}-{suffix}.{region}.azurecontainerapps.io",
@@ -366,6 +369,13 @@ class World:
 
     def environment_body(self, env: ManagedEnvironment) -> JSON:
         body = copy.deepcopy(env.body)
+        # Write-only secrets of an environment are never returned.
+        props_in = body.get("properties", {})
+        ((props_in.get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration") or {}).pop("sharedKey", None)
+        for secret in ("certificatePassword", "certificateValue"):
+            (props_in.get("customDomainConfiguration") or {}).pop(secret, None)
+        for secret in ("daprAIConnectionString", "daprAIInstrumentationKey"):
+            props_in.pop(secret, None)
         body.update({"id": env.id, "name": env.name, "type": "Microsoft.App/managedEnvironments", "location": env.location})
         body.setdefault("tags", {})
         props = body.setdefault("properties", {})
@@ -423,7 +433,7 @@ class World:
 
     def put_app(self, sub: str, rg: str, name: str, body: JSON) -> tuple[int, JSON, Operation]:
         group = self.group(sub, rg)
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", name) or "--" in name:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", name, re.IGNORECASE) or "--" in name:
             raise ArmError(400, "ContainerAppInvalidName",
                            f"Invalid ContainerApp name '{name}'. A name must consist of lower case alphanumeric characters "
                            "or '-', start with a letter, end with an alphanumeric character, cannot have '--', "
@@ -463,7 +473,7 @@ class World:
         env = self.environments[app.environment_key]
         merged = _merge_patch(self.app_body(app, with_secrets=True), patch)
         merged.setdefault("properties", {})["environmentId"] = env.id
-        status, body, op = self.put_app(sub, rg, name, merged)
+        _, body, op = self.put_app(sub, rg, name, merged)
         return body, op
 
     @staticmethod
@@ -490,10 +500,11 @@ class World:
                 raise ArmError(400, "ContainerAppSecretInvalid", f"Secret '{secret['name']}' has no value.",
                                "properties.configuration.secrets")
             secret.pop("value", None)
+        _apply_template_defaults(props.get("template"))
         ingress = config.get("ingress")
         if ingress is not None:
             ingress.pop("fqdn", None)
-            ingress.setdefault("transport", "Auto")
+            ingress.setdefault("transport", "auto")
             ingress.setdefault("allowInsecure", False)
         return secrets, stored
 
@@ -537,7 +548,7 @@ class World:
         if config.get("activeRevisionsMode", "Single").lower() != "multiple" or not traffic:
             return
         total = sum(int(t.get("weight") or 0) for t in traffic)
-        if total != 100:
+        if any("weight" in t for t in traffic) and total != 100:
             raise ArmError(400, "ContainerAppInvalidTrafficWeight",
                            f"The sum of traffic weights must be 100, but was {total}.", "properties.configuration.ingress.traffic")
         for entry in traffic:
@@ -709,7 +720,8 @@ class World:
         containers = rev.template.get("containers") or []
         result = []
         for index in range(rev.replicas):
-            replica = f"{rev.name}-{rev.digest[:9]}-{index:05d}"
+            replica = (rev.replica_names or [])[index] if index < len(rev.replica_names or []) else \
+                f"{rev.name}-{rev.digest[:9]}-{index:05d}"
             result.append({
                 "id": f"{app.id}/revisions/{rev.name}/replicas/{replica}",
                 "name": replica,
@@ -726,6 +738,16 @@ class World:
             })
         return result
 
+    def seed_revision(self, app: ContainerApp, name: str, template: JSON | None = None, active: bool = True) -> Revision:
+        """Puts a provisioned revision with an arbitrary name in place (test set-up: 'the cloud already has it')."""
+        template = copy.deepcopy(template or app.body.get("properties", {}).get("template") or {})
+        _apply_template_defaults(template)
+        rev = Revision(name, template, template_digest(template), self.clock(), "Provisioned", "Running", "Healthy",
+                       active, max(1, int(_scale(template).get("minReplicas", 0) or 0)) if active else 0)
+        rev.last_active = self.clock()
+        app.revisions[name.lower()] = rev
+        return rev
+
     def delete_app(self, sub: str, rg: str, name: str, op: Operation) -> None:
         app = self.app(sub, rg, name)
         app.deleting = True
@@ -736,6 +758,25 @@ class World:
             self.finish(op)
 
         self.later("containerApp.delete", finish)
+
+
+def _apply_template_defaults(template: JSON | None) -> None:
+    """What the service fills in when a template leaves it out (and then returns on GET)."""
+    if not template:
+        return
+    for container in template.get("containers") or []:
+        resources = container.setdefault("resources", {})
+        resources.setdefault("cpu", 0.5)
+        resources.setdefault("memory", "1Gi")
+        resources.setdefault("ephemeralStorage", "2Gi")
+    scale = template.setdefault("scale", {})
+    scale.setdefault("maxReplicas", 10)
+    # The service turns custom rules of KEDA's http/tcp scalers into its first-class http/tcp rules.
+    for rule in scale.get("rules") or []:
+        custom = rule.get("custom") or {}
+        if custom.get("type") in ("http", "tcp"):
+            rule[custom["type"]] = {k: v for k, v in custom.items() if k != "type"}
+            del rule["custom"]
 
 
 def _image(template: JSON) -> str:

@@ -76,6 +76,14 @@ class Cluster:
             name = self.kubectl("get", "-f", str(path), "-o", "jsonpath={.metadata.name}").stdout
             self.kubectl("wait", "--for=condition=Established", f"crd/{name}", f"--timeout={int(timeout)}s", timeout=timeout + 10)
 
+    def kubeconfig_for_token(self, token: str, path: Path) -> Path:
+        """A kubeconfig that authenticates with ``token`` alone (e.g. a ServiceAccount's, from TokenRequest)."""
+        config = json.loads(self.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
+        config["users"] = [{"name": "token-user", "user": {"token": token}}]
+        config["contexts"][0]["context"]["user"] = "token-user"
+        path.write_text(json.dumps(config))
+        return path
+
     def env(self) -> dict[str, str]:
         """Environment for a subprocess (the operator, kubectl-mcp) that should use this cluster."""
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 GROUP = "mcp.deploy.dev"
 VERSION = "v1alpha1"
@@ -28,8 +29,8 @@ RESOURCE_COMBINATIONS = [f"{q / 4:g}/{q / 2:g}Gi" for q in range(1, 17)]
 CONTAINER_TARGETS = ("azure-container-apps", "google-cloud-run")
 
 
-def _rule(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
-    validation = {"rule": rule, "message": message}
+def _rule(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> JsonDict:
+    validation: JsonDict = {"rule": rule, "message": message}
     if field_path:
         validation["fieldPath"] = field_path
     if reason:
@@ -122,8 +123,8 @@ class Server(ApiModel):
     env: list[EnvVar] = Field(default_factory=list, max_length=256,
                               json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
                               description="Environment variables passed to the container.")
-    resources: Resources = Field(default_factory=Resources, description="CPU and memory per replica.")
-    allowed_origins: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=64,
+    resources: Resources = Field(default=Resources(), description="CPU and memory per replica.")
+    allowed_origins: list[str] = Field(default=["*"], min_length=1, max_length=64,
                                        json_schema_extra={"items": {"type": "string", "minLength": 1, "maxLength": 512}},
                                        description="Origins allowed by the ingress CORS policy (default [\"*\"], like the pmcp "
                                                    "scaffold). Restrict it to your clients' origins in production.")

@@ -1,0 +1,42 @@
+"""Shared fixtures: the real control plane (session-wide) and ARM simulators (one per test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from armsim import SimulatorConfig
+from armsim.__main__ import default_openapi
+from armsim.testing import SimulatorThread, running_simulator
+from localcluster import Cluster, cluster_for_tests
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CRD_DIR = REPO_ROOT / "crds"
+OPENAPI = default_openapi()
+FAST_LATENCY = {
+    "provider.register": 0.2, "resourceGroup.delete": 0.2, "environment.create": 0.3, "environment.delete": 0.2,
+    "containerApp.create": 0.3, "containerApp.update": 0.3, "containerApp.delete": 0.2, "revision.activate": 0.1,
+}
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    with cluster_for_tests(CRD_DIR) as found:
+        yield found
+
+
+def simulator_config(**overrides: object) -> SimulatorConfig:
+    if OPENAPI is None:
+        pytest.fail("the official OpenAPI document was not found: set ARMSIM_OPENAPI or keep shared/ beside the checkout")
+    config = SimulatorConfig(openapi=OPENAPI, retry_after=0, latency=dict(FAST_LATENCY))
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorThread]:
+    with running_simulator(simulator_config()) as running:
+        yield running
