@@ -231,6 +231,7 @@ class Simulator:
             ("PUT", ENV, "ManagedEnvironments_CreateOrUpdate", self._env_put),
             ("PATCH", ENV, "ManagedEnvironments_Update", self._env_patch),
             ("DELETE", ENV, "ManagedEnvironments_Delete", self._env_delete),
+            ("GET", RG + r"/resources", "Resources_ListByResourceGroup", self._group_resources),
             ("GET", RG + r"/providers/Microsoft\.App/managedEnvironments", "ManagedEnvironments_ListByResourceGroup",
              self._env_list),
             ("GET", RG + r"/providers/Microsoft\.App/containerApps", "ContainerApps_ListByResourceGroup", self._app_list),
@@ -419,6 +420,16 @@ class Simulator:
         self.world.delete_group(p["sub"], p["rg"], op)
         location = f"{self.endpoint}/subscriptions/{p['sub']}/operationresults/{op.id}?api-version=2025-04-01"
         return web.Response(status=202, headers={"Location": location, "Retry-After": str(self.retry_after)})
+
+    async def _group_resources(self, request: web.Request, p: dict[str, str]) -> web.Response:
+        self.world.group(p["sub"], p["rg"])
+        key = (p["sub"].lower(), p["rg"].lower())
+        found = [(a.id, a.name, "Microsoft.App/containerApps", a.body.get("location"), a.body.get("tags") or {})
+                 for k, a in self.world.apps.items() if k[:2] == key]
+        found += [(e.id, e.name, "Microsoft.App/managedEnvironments", e.location, e.body.get("tags") or {})
+                  for k, e in self.world.environments.items() if k[:2] == key]
+        return await self._paged(request, [{"id": i, "name": n, "type": t, "location": loc, "tags": tags}
+                                           for i, n, t, loc, tags in found])
 
     # ----- managed environments ------------------------------------------------------------------
     async def _env_get(self, request: web.Request, p: dict[str, str]) -> web.Response:

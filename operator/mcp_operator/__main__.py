@@ -1,0 +1,38 @@
+"""Run the operator: ``mcp-operator [--namespace NS ...] [--liveness URL] [--peering NAME] [--verbose]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+import kopf
+
+from . import handlers  # noqa: F401 - imported for its kopf registrations
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="mcp-operator", description="Reconciles McpDeployment resources.")
+    parser.add_argument("-n", "--namespace", action="append", default=[],
+                        help="watch only this namespace (repeatable; default: MCP_WATCH_NAMESPACES, else all)")
+    parser.add_argument("--liveness", default=os.environ.get("MCP_LIVENESS", ""),
+                        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--peering", default=os.environ.get("MCP_PEERING", ""),
+                        help="kopf peering name for several replicas (needs kopf's peering CRDs); default standalone")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    namespaces: list[str] = args.namespace or [n for n in os.environ.get("MCP_WATCH_NAMESPACES", "").split(",") if n.strip()]
+    kopf.configure(verbose=args.verbose)
+    logging.getLogger("mcp_operator").info("mcp-operator starting (%s)", ", ".join(namespaces) or "all namespaces")
+    asyncio.run(kopf.operator(
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=args.liveness or None,
+        standalone=not args.peering,
+        peering_name=args.peering or None,
+    ))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""One reconcile pass for one McpDeployment: read, decide (reconcile.plan), act through the target, record.
+
+The kopf handlers call into this module and nothing else; the decisions themselves live in
+``reconcile/`` and are pure. Status is written before a cloud write that creates something (the
+intent) and after it, so a crash at any point loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from .api.models import McpDeploymentSpec, McpDeploymentStatus
+from .kube import Kube, SecretMissing
+from .reconcile import plan as planning
+from .reconcile.desired import Desired, SpecError, resolve
+from .settings import Settings
+from .targets.azure_container_apps import credentials
+from .targets.azure_container_apps.target import ContainerAppsTarget
+from .targets.base import Deletion, Target, TerminalError, TransientError
+
+log = logging.getLogger(__name__)
+EventSink = Callable[[str, str, str], None]  # (type, reason, message)
+
+
+@dataclass
+class PassResult:
+    requeue_after: float | None
+    status: McpDeploymentStatus
+
+
+@dataclass
+class Controller:
+    settings: Settings
+    kube: Kube
+    targets: dict[tuple[str, ...], ContainerAppsTarget] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # uid -> consecutive transient failures
+    # The status this process last wrote, by uid: only the operator writes status, and the watch that
+    # delivers our own patch can lag behind the next pass.
+    written: dict[str, McpDeploymentStatus] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for target in self.targets.values():
+            await target.close()
+        self.targets.clear()
+
+    # ----- the cloud side ---------------------------------------------------------------------------
+    async def target_for(self, desired: Desired, spec: McpDeploymentSpec) -> Target:
+        if spec.credentials is None:
+            key: tuple[str, ...] = (desired.subscription_id, "operator-identity")
+            if key not in self.targets:
+                self.targets[key] = ContainerAppsTarget(self.settings, credentials.operator_identity(self.settings),
+                                                        desired.subscription_id)
+            return self.targets[key]
+        secret_name = spec.credentials.secret_ref.name
+        data, version = await self.kube.secret_data(desired.namespace, secret_name)
+        key = (desired.subscription_id, desired.namespace, secret_name, version)
+        if key not in self.targets:
+            stale = [k for k in self.targets if k[:3] == key[:3]]
+            for old in stale:  # the Secret changed: drop clients built from its previous version
+                await self.targets.pop(old).close()
+            credential = credentials.from_secret(self.settings, data, f"{desired.namespace}/{secret_name}")
+            self.targets[key] = ContainerAppsTarget(self.settings, credential, desired.subscription_id)
+        return self.targets[key]
+
+    async def secret_values(self, desired: Desired) -> dict[str, str]:
+        """Container Apps secret name -> value, read from the referenced Kubernetes Secrets (never logged)."""
+        values = {}
+        for ref in desired.secret_env:
+            values[ref.cloud_secret_name] = await self.kube.secret_value(desired.namespace, ref.secret_name, ref.key)
+        return values
+
+    # ----- one pass ---------------------------------------------------------------------------------
+    async def reconcile(self, body: dict[str, Any], emit: EventSink) -> PassResult:
+        meta = body["metadata"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
+        generation = int(meta.get("generation", 0))
+        status = self.written.get(uid) or McpDeploymentStatus.model_validate(body.get("status") or {})
+        stamp = planning.now_iso()
+
+        async def stalled(reason: str, message: str, requeue: float | None) -> PassResult:
+            status.observed_generation = generation
+            planning.conditions_for(status, "stalled", reason, message, generation, stamp)
+            await self.kube.patch_status(namespace, name, status)
+            return PassResult(requeue, status)
+
+        try:
+            spec = McpDeploymentSpec.model_validate(body.get("spec") or {})
+        except ValidationError as error:
+            return await stalled("InvalidSpec", f"the spec does not validate: {error.errors()[0]['msg']}", None)
+        try:
+            desired = resolve(spec, name, namespace, self.settings)
+        except SpecError as error:
+            return await stalled(error.reason, error.message, None)
+        try:
+            result = await self._reconcile(desired, spec, status, generation, namespace, name, emit)
+            self.failures.pop(uid, None)
+            self.written[uid] = result.status
+            return result
+        except SecretMissing as missing:
+            return await stalled("SecretNotFound", f"{missing}: create it, or fix the reference in the spec", 30.0)
+        except TerminalError as error:
+            emit("Warning", error.reason, error.message)
+            return await stalled(error.reason, error.message, self.settings.drift_interval)
+        except TransientError as error:
+            attempts = self.failures[uid] = self.failures.get(uid, 0) + 1
+            delay = error.retry_after or min(self.settings.max_backoff, self.settings.poll_interval * 2 ** min(attempts - 1, 8))
+            log.info("%s/%s: transient %s (%s); retrying in %.0fs", namespace, name, error.reason, error.message, delay)
+            status.observed_generation = generation
+            planning.conditions_for(status, "progressing", error.reason, f"{error.message}; retrying in {delay:.0f}s",
+                                    generation, stamp)
+            await self.kube.patch_status(namespace, name, status)
+            return PassResult(delay, status)
+
+    async def _reconcile(self, desired: Desired, spec: McpDeploymentSpec, status: McpDeploymentStatus, generation: int,
+                         namespace: str, name: str, emit: EventSink) -> PassResult:
+        target = await self.target_for(desired, spec)
+        observed = await target.observe(desired)
+        decided = planning.plan(desired, status, observed, generation, spec.revision_history_limit,
+                                self.settings.poll_interval, self.settings.drift_interval)
+        nxt, action = decided.status, decided.action
+        if action is not None and spec.suspend:
+            planning.conditions_for(nxt, "suspended", "Suspended", f"spec.suspend is true: observing only; next step would be "
+                                    f"{type(action).__name__.lower()}", generation, planning.now_iso())
+            await self.kube.patch_status(namespace, name, nxt)
+            return PassResult(self.settings.drift_interval, nxt)
+        if isinstance(action, planning.Create):
+            await self.kube.patch_status(namespace, name, nxt)  # the intent first: a crash now repeats the same revision
+            secrets = await self.secret_values(desired)
+            accepted = await target.apply(desired, secrets, action.suffix, action.serving)
+            for created in accepted.created_infrastructure:
+                if created not in nxt.created_infrastructure:
+                    nxt.created_infrastructure.append(created)
+                    emit("Normal", "CreatedInfrastructure", f"created {created} (tagged as owned by {desired.owner})")
+            decided.requeue_after = accepted.retry_after or decided.requeue_after
+        elif isinstance(action, planning.Shift):
+            await _run(target.shift_traffic(desired, action.revision, action.activate))
+        elif isinstance(action, planning.Configure):
+            await _run(target.update_configuration(desired, await self.secret_values(desired), action.serving))
+        elif isinstance(action, planning.Deactivate):
+            await target.deactivate(desired, list(action.revisions))
+        for kind, reason, message in decided.events:
+            emit(kind, reason, message)
+        await self.kube.patch_status(namespace, name, nxt)
+        return PassResult(decided.requeue_after, nxt)
+
+    # ----- deletion ---------------------------------------------------------------------------------
+    def forget(self, uid: str) -> None:
+        self.written.pop(uid, None)
+        self.failures.pop(uid, None)
+
+    async def delete(self, body: dict[str, Any], emit: EventSink) -> Deletion:
+        meta = body["metadata"]
+        status = McpDeploymentStatus.model_validate(body.get("status") or {})
+        try:
+            spec = McpDeploymentSpec.model_validate(body.get("spec") or {})
+            desired = resolve(spec, meta["name"], meta["namespace"], self.settings)
+        except (ValidationError, SpecError):
+            return Deletion(done=True, notes=("nothing was reconciled for this spec, so nothing to delete",))
+        if spec.deletion_policy == "Retain":
+            return Deletion(done=True, notes=("deletionPolicy is Retain: the cloud resources are left in place",))
+        if spec.suspend:
+            return Deletion(done=True, notes=("spec.suspend is true: the cloud resources are left in place",))
+        try:
+            target = await self.target_for(desired, spec)
+        except SecretMissing as missing:
+            raise TerminalError("SecretNotFound", f"{missing}: it is needed to delete the cloud resources") from missing
+        deletion = await target.delete(desired, status.created_infrastructure)
+        for note in deletion.notes:
+            emit("Normal", "Deleting" if not deletion.done else "Deleted", note)
+        return deletion
+
+
+async def _run(awaitable: Awaitable[Any]) -> None:
+    await awaitable

@@ -1,0 +1,95 @@
+"""kopf glue only: watch McpDeployments, run one reconcile loop per resource, clean up on deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from .api.models import GROUP, PLURAL, VERSION
+from .controller import Controller
+from .kube import Kube
+from .settings import Settings
+
+FINALIZER = f"{GROUP}/cleanup"
+
+
+class _QuietWakeups(logging.Filter):
+    """The wake-up hook runs on every watch event; its success is not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "wake_on_spec_change" not in record.getMessage()
+
+
+logging.getLogger("kopf.objects").addFilter(_QuietWakeups())
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    # Our own Events are posted explicitly; kopf turns only its warnings and errors into Events.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 600
+    settings.networking.request_timeout = 60
+    # A resource's loop is cheap (asyncio); thousands may run in one process.
+    settings.batching.worker_limit = None
+    for noisy in ("azure", "aiohttp.access", "kubernetes_asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    memo.controller = Controller(Settings.from_env(), await Kube.connect())
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    controller: Controller = memo.controller
+    await controller.close()
+    await controller.kube.close()
+
+
+def _emitter(body: kopf.Body) -> Any:
+    def emit(kind: str, reason: str, message: str) -> None:
+        kopf.event(body, type=kind, reason=reason, message=message)
+
+    return emit
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5.0, when=lambda body, **_: "deletionTimestamp" not in body["metadata"])
+async def reconcile_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Reconciles this resource, then sleeps until the delay the pass asked for or a change of its spec."""
+    controller: Controller = memo.controller
+    memo.wake = asyncio.Event()
+    while not stopped:
+        memo.wake.clear()
+        memo.seen_generation = body["metadata"].get("generation")
+        outcome = await controller.reconcile(_snapshot(body), _emitter(body))
+        waits = [asyncio.ensure_future(memo.wake.wait()), asyncio.ensure_future(stopped.wait())]
+        try:
+            await asyncio.wait(waits, timeout=outcome.requeue_after, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def wake_on_spec_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    wake = getattr(memo, "wake", None)
+    if wake is not None and body["metadata"].get("generation") != getattr(memo, "seen_generation", None):
+        wake.set()
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, backoff=2.0)
+async def clean_up(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    controller: Controller = memo.controller
+    deletion = await controller.delete(_snapshot(body), _emitter(body))
+    if not deletion.done:
+        raise kopf.TemporaryError("; ".join(deletion.notes) or "waiting for cloud deletion",
+                                  delay=deletion.retry_after or controller.settings.poll_interval)
+    controller.forget(body["metadata"].get("uid", ""))
+
+
+def _snapshot(body: kopf.Body) -> dict[str, Any]:
+    """A plain copy of the live body, so one pass sees one consistent version."""
+    return {"metadata": dict(body["metadata"]), "spec": dict(body.get("spec", {})), "status": dict(body.get("status", {}))}

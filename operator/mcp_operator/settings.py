@@ -1,0 +1,59 @@
+"""Operator-wide configuration, read once from the environment (the Helm chart and manifests set it).
+
+Precedence for the cloud settings of a resource: its spec, then these operator defaults, then the
+built-in defaults of the API (`eastus`, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+AZURE_PUBLIC_ARM = "https://management.azure.com"
+AZURE_PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    default_subscription_id: str | None = None
+    default_location: str | None = None
+    arm_endpoint: str = AZURE_PUBLIC_ARM
+    authority_host: str = AZURE_PUBLIC_AUTHORITY
+    arm_scope: str = "https://management.azure.com/.default"
+    ca_bundle: str | None = None  # for sovereign clouds behind a private CA, and the simulator
+    disable_instance_discovery: bool = False
+    drift_interval: float = 300.0  # seconds between drift checks of an in-sync resource
+    poll_interval: float = 5.0  # fallback delay while a cloud operation runs (ARM's Retry-After wins)
+    max_backoff: float = 300.0
+    namespaces: tuple[str, ...] = field(default_factory=tuple)  # empty: cluster-wide
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        authority = os.environ.get("AZURE_AUTHORITY_HOST", "").strip() or AZURE_PUBLIC_AUTHORITY
+        namespaces = tuple(n.strip() for n in os.environ.get("MCP_WATCH_NAMESPACES", "").split(",") if n.strip())
+        return cls(
+            default_subscription_id=os.environ.get("MCP_DEFAULT_SUBSCRIPTION_ID", "").strip() or None,
+            default_location=os.environ.get("MCP_DEFAULT_LOCATION", "").strip() or None,
+            arm_endpoint=(os.environ.get("MCP_ARM_ENDPOINT", "").strip() or AZURE_PUBLIC_ARM).rstrip("/"),
+            authority_host=authority.rstrip("/"),
+            arm_scope=os.environ.get("MCP_ARM_SCOPE", "").strip() or "https://management.azure.com/.default",
+            ca_bundle=os.environ.get("MCP_CA_BUNDLE", "").strip() or None,
+            disable_instance_discovery=authority.rstrip("/") != AZURE_PUBLIC_AUTHORITY,
+            drift_interval=_float("MCP_DRIFT_INTERVAL", 300.0),
+            poll_interval=_float("MCP_POLL_INTERVAL", 5.0),
+            max_backoff=_float("MCP_MAX_BACKOFF", 300.0),
+            namespaces=namespaces,
+        )

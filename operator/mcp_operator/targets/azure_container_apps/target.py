@@ -1,0 +1,287 @@
+"""The Azure Container Apps target: the Target interface over the async Azure management SDKs.
+
+Long-running operations are started and left to the cloud: the reconciler looks again after ARM's
+Retry-After instead of holding a worker on a poller, so thousands of resources progress at once
+and a restarted operator resumes from what the cloud shows. Retries of single requests (429 with
+Retry-After, 5xx, dropped connections) are azure-core's own retry policy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.mgmt.appcontainers import models
+from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
+from azure.mgmt.resource.resources.aio import ResourceManagementClient
+
+from ...reconcile.desired import CREATED_BY_TAG, OPERATOR_NAME, Desired
+from ...settings import Settings
+from ..base import Accepted, Deletion, Observed, TerminalError, TransientError
+from . import bodies
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PROVIDER = "Microsoft.App"
+ENV_PREFIX, RG_PREFIX = "managedEnvironment/", "resourceGroup/"
+
+
+def _retry_after(error: HttpResponseError) -> float | None:
+    headers = getattr(error.response, "headers", None) or {}
+    try:
+        return float(headers.get("Retry-After", "")) if headers.get("Retry-After") else None
+    except ValueError:
+        return None
+
+
+def classify(error: Exception) -> Exception:
+    """Maps an SDK error to TransientError (retry as is) or TerminalError (needs a change)."""
+    if isinstance(error, ClientAuthenticationError) and getattr(error, "status_code", None) is None:
+        return TerminalError("CredentialsInvalid", f"could not get an Azure token: {error.message}")
+    if isinstance(error, ServiceRequestError | ServiceResponseError | TimeoutError | aiohttp.ClientError):
+        return TransientError("ConnectionError", f"connection to Azure failed: {error}")
+    if isinstance(error, HttpResponseError):
+        code = error.error.code if error.error is not None and error.error.code else str(error.status_code)
+        message = error.error.message if error.error is not None and error.error.message else str(error.message)
+        status = error.status_code or 0
+        if status == 429 or status >= 500 or status == 408:
+            return TransientError("Throttled" if status == 429 else "CloudServerError", f"{code}: {message}", _retry_after(error))
+        if status == 409 and "InProgress" in code:
+            return TransientError("OperationInProgress", f"{code}: {message}", _retry_after(error))
+        if status in (401, 403):
+            return TerminalError("AuthorizationFailed", f"Azure refused the request ({code}): {message}. Check the "
+                                 "credentials and that the identity has Contributor on the resource group.")
+        return TerminalError(code, message)
+    return error
+
+
+async def _call(awaitable: Awaitable[T]) -> T:
+    try:
+        return await awaitable
+    except (HttpResponseError, ServiceRequestError, ServiceResponseError, ClientAuthenticationError, TimeoutError,
+            aiohttp.ClientError) as error:
+        raise classify(error) from error
+
+
+class ContainerAppsTarget:
+    def __init__(self, settings: Settings, credential: AsyncTokenCredential, subscription_id: str):
+        self.settings = settings
+        options: dict[str, Any] = {"base_url": settings.arm_endpoint, "credential_scopes": [settings.arm_scope],
+                                   "polling_interval": settings.poll_interval}
+        if settings.ca_bundle:
+            options["connection_verify"] = settings.ca_bundle
+        self.apps = ContainerAppsAPIClient(credential, subscription_id, **options)
+        self.resources = ResourceManagementClient(credential, subscription_id, **options)
+        self.credential = credential
+        self._registered = False
+        self._ready_environments: set[tuple[str, str]] = set()  # (resource group, environment), known to exist
+
+    async def close(self) -> None:
+        await self.apps.close()
+        await self.resources.close()
+        with contextlib.suppress(Exception):
+            await self.credential.close()
+
+    # ----- reading ----------------------------------------------------------------------------------
+    async def observe(self, desired: Desired) -> Observed:
+        # Registration first: on an unregistered subscription every Microsoft.App call answers 409, and the
+        # SDK's built-in remedy registers while sleeping 10 s between checks inside the request.
+        await self._ensure_provider()
+        try:
+            app = await _call(self.apps.container_apps.get(desired.resource_group, desired.app_name))
+        except TerminalError as error:
+            if error.reason in ("ResourceNotFound", "ResourceGroupNotFound", "404"):
+                return Observed(exists=False)
+            raise
+        except ResourceNotFoundError:
+            return Observed(exists=False)
+        body = app.as_dict()
+        revisions = [r.as_dict() async for r in self._revisions(desired)]
+        secret_names = {s.cloud_secret_name for s in desired.secret_env}
+        return bodies.observed_from(body, revisions, bodies.config_drift(desired, body, secret_names))
+
+    async def _revisions(self, desired: Desired) -> AsyncIterator[Any]:
+        try:
+            async for revision in self.apps.container_apps_revisions.list_revisions(desired.resource_group, desired.app_name):
+                yield revision
+        except (HttpResponseError, ServiceRequestError, ServiceResponseError, TimeoutError, aiohttp.ClientError) as error:
+            raise classify(error) from error
+
+    # ----- infrastructure ---------------------------------------------------------------------------
+    async def _ensure_provider(self) -> None:
+        if self._registered:
+            return
+        provider = await _call(self.resources.providers.get(PROVIDER))
+        state = provider.registration_state
+        if state == "Registered":
+            self._registered = True
+            return
+        if state in (None, "NotRegistered", "Unregistered"):
+            await _call(self.resources.providers.register(PROVIDER))
+        raise TransientError("RegisteringProvider", f"registering resource provider {PROVIDER} in the subscription "
+                                                    "(a one-time step that can take minutes)", self.settings.poll_interval)
+
+    async def _ensure_infrastructure(self, desired: Desired) -> tuple[bool, tuple[str, ...], float | None]:
+        """(environment ready, what was created now, when to look again)."""
+        key = (desired.resource_group.lower(), desired.environment.lower())
+        if key in self._ready_environments:
+            return True, (), None
+        await self._ensure_provider()
+        created: list[str] = []
+        if not await _call(self.resources.resource_groups.check_existence(desired.resource_group)):
+            await _call(self.resources.resource_groups.create_or_update(
+                desired.resource_group, {"location": desired.location, "tags": bodies.tags(desired)}))
+            created.append(RG_PREFIX + desired.resource_group)
+        try:
+            env = await _call(self.apps.managed_environments.get(desired.resource_group, desired.environment))
+        except (TerminalError, ResourceNotFoundError) as error:
+            if isinstance(error, TerminalError) and error.reason not in ("ResourceNotFound", "404"):
+                raise
+            poller = await _call(self.apps.managed_environments.begin_create_or_update(
+                desired.resource_group, desired.environment,
+                models.ManagedEnvironment({"location": desired.location, "tags": bodies.tags(desired), "properties": {}}),
+                polling=False))
+            del poller
+            created.append(ENV_PREFIX + desired.environment)
+            return False, tuple(created), None
+        state = env.properties.provisioning_state if env.properties else None
+        if state == "Succeeded":
+            self._ready_environments.add(key)
+            return True, tuple(created), None
+        if state in ("Failed", "Canceled", "UpgradeFailed"):
+            raise TerminalError("EnvironmentFailed", f"managed environment {desired.environment} is {state}; fix or delete "
+                                                     "it in Azure, or choose another spec.azure.environment")
+        return False, tuple(created), None
+
+    # ----- writing ----------------------------------------------------------------------------------
+    async def apply(self, desired: Desired, secrets: dict[str, str], revision_suffix: str,
+                    serving_revision: str | None) -> Accepted:
+        ready, created, retry_after = await self._ensure_infrastructure(desired)
+        if not ready:
+            return Accepted(retry_after=retry_after, created_infrastructure=created)
+        new_revision = f"{desired.app_name}--{revision_suffix}"
+        body = bodies.app_body(desired, secrets, revision_suffix, serving_revision or new_revision)
+        try:
+            await self._start(self.apps.container_apps.begin_create_or_update(desired.resource_group, desired.app_name,
+                                                                              models.ContainerApp(body), polling=False))
+        except TerminalError as error:
+            if error.reason in ("ManagedEnvironmentNotFound", "ResourceGroupNotFound"):
+                self._ready_environments.discard((desired.resource_group.lower(), desired.environment.lower()))
+                raise TransientError("InfrastructureMissing", error.message) from error
+            raise
+        return Accepted(retry_after=None, created_infrastructure=created)
+
+    async def shift_traffic(self, desired: Desired, revision: str, activate: bool) -> Accepted:
+        if activate:
+            await _call(self.apps.container_apps_revisions.activate_revision(desired.resource_group, desired.app_name, revision))
+        patch = {"properties": {"configuration": {"ingress": {
+            "targetPort": desired.target_port, "traffic": [{"revisionName": revision, "weight": 100}]}}}}
+        await self._start(self.apps.container_apps.begin_update(desired.resource_group, desired.app_name,
+                                                                models.ContainerApp(patch), polling=False))
+        return Accepted()
+
+    async def update_configuration(self, desired: Desired, secrets: dict[str, str], serving_revision: str) -> Accepted:
+        patch = {"properties": {"configuration": bodies.configuration(desired, secrets, serving_revision)}}
+        await self._start(self.apps.container_apps.begin_update(desired.resource_group, desired.app_name,
+                                                                models.ContainerApp(patch), polling=False))
+        return Accepted()
+
+    async def deactivate(self, desired: Desired, revisions: list[str]) -> None:
+        for revision in revisions:
+            await _call(self.apps.container_apps_revisions.deactivate_revision(desired.resource_group, desired.app_name, revision))
+
+    @staticmethod
+    async def _start(begin: Awaitable[Any]) -> None:
+        """Sends the initial request of a long-running operation and returns without polling."""
+        await _call(begin)
+
+    # ----- deleting ---------------------------------------------------------------------------------
+    async def delete(self, desired: Desired, created_infrastructure: list[str]) -> Deletion:
+        observed = await self.observe(desired)
+        if observed.exists:
+            if observed.provisioning_state != "Deleting":
+                await self._start(self.apps.container_apps.begin_delete(desired.resource_group, desired.app_name,
+                                                                        polling=False))
+            return Deletion(done=False, notes=(f"deleting container app {desired.app_name}",))
+        notes: list[str] = []
+        if ENV_PREFIX + desired.environment in created_infrastructure:
+            pending, note = await self._delete_environment(desired)
+            notes.append(note)
+            if pending:
+                return Deletion(done=False, notes=tuple(notes))
+        if RG_PREFIX + desired.resource_group in created_infrastructure:
+            pending, note = await self._delete_resource_group(desired)
+            notes.append(note)
+            if pending:
+                return Deletion(done=False, notes=tuple(notes))
+        return Deletion(done=True, notes=tuple(notes))
+
+    async def _delete_environment(self, desired: Desired) -> tuple[bool, str]:
+        try:
+            env = await _call(self.apps.managed_environments.get(desired.resource_group, desired.environment))
+        except (TerminalError, ResourceNotFoundError):
+            return False, f"managed environment {desired.environment} is gone"
+        if (env.tags or {}).get(CREATED_BY_TAG) != OPERATOR_NAME:
+            return False, f"kept managed environment {desired.environment}: not created by {OPERATOR_NAME}"
+        if env.properties and env.properties.provisioning_state == "ScheduledForDelete":
+            return True, f"deleting managed environment {desired.environment}"
+        try:
+            await self._start(self.apps.managed_environments.begin_delete(desired.resource_group, desired.environment,
+                                                                          polling=False))
+        except TerminalError as error:
+            if error.reason.startswith("ManagedEnvironmentHas") or "409" in error.reason:
+                return False, f"kept managed environment {desired.environment}: other container apps still use it"
+            raise
+        self._ready_environments.discard((desired.resource_group.lower(), desired.environment.lower()))
+        return True, f"deleting managed environment {desired.environment}"
+
+    async def _delete_resource_group(self, desired: Desired) -> tuple[bool, str]:
+        rg = desired.resource_group
+        if not await _call(self.resources.resource_groups.check_existence(rg)):
+            return False, f"resource group {rg} is gone"
+        group = await _call(self.resources.resource_groups.get(rg))
+        if (group.tags or {}).get(CREATED_BY_TAG) != OPERATOR_NAME:
+            return False, f"kept resource group {rg}: not created by {OPERATOR_NAME}"
+        if group.properties and group.properties.provisioning_state == "Deleting":
+            return True, f"deleting resource group {rg}"
+        remaining = [str(r.name) async for r in self.resources.resources.list_by_resource_group(rg)]
+        if remaining:
+            return False, f"kept resource group {rg}: it still holds {', '.join(sorted(remaining))}"
+        await self._start(self.resources.resource_groups.begin_delete(rg, polling=False))
+        return True, f"deleting resource group {rg}"
+
+    # ----- logs ---------------------------------------------------------------------------------------
+    async def logs(self, desired: Desired, revision: str | None, tail: int, follow: bool) -> AsyncIterator[str]:
+        app = await _call(self.apps.container_apps.get(desired.resource_group, desired.app_name))
+        token = await _call(self.apps.container_apps.get_auth_token(desired.resource_group, desired.app_name))
+        endpoint = app.properties.event_stream_endpoint if app.properties else None
+        if not endpoint or not token.properties:
+            raise TerminalError("NoLogStream", f"container app {desired.app_name} has no log stream endpoint")
+        url = endpoint.rsplit("/eventstream", 1)[0]
+        url += f"/revisions/{revision or app.properties.latest_ready_revision_name}/logstream"  # type: ignore[union-attr]
+        params = {"tailLines": str(tail), "follow": "true" if follow else "false"}
+        headers = {"Authorization": f"Bearer {token.properties.token}"}
+        ssl_option: Any = True
+        if self.settings.ca_bundle:
+            import ssl
+
+            ssl_option = ssl.create_default_context(cafile=self.settings.ca_bundle)
+        async with aiohttp.ClientSession() as session, session.get(url, params=params, headers=headers, ssl=ssl_option) as response:
+            if response.status != 200:
+                raise TerminalError("LogStreamRefused", f"log stream answered {response.status}")
+            async for line in response.content:
+                yield line.decode(errors="replace").rstrip("\n")
+
+
+CredentialFactory = Callable[[], AsyncTokenCredential]
