@@ -102,7 +102,8 @@ class Controller:
             self.written[uid] = result.status
             return result
         except SecretMissing as missing:
-            return await stalled("SecretNotFound", f"{missing}: create it, or fix the reference in the spec", 30.0)
+            return await stalled("SecretNotFound", f"{missing}: create it, or fix the reference in the spec",
+                                 min(10.0, self.settings.drift_interval))
         except TerminalError as error:
             emit("Warning", error.reason, error.message)
             return await stalled(error.reason, error.message, self.settings.drift_interval)
@@ -155,7 +156,6 @@ class Controller:
 
     async def delete(self, body: dict[str, Any], emit: EventSink) -> Deletion:
         meta = body["metadata"]
-        status = McpDeploymentStatus.model_validate(body.get("status") or {})
         try:
             spec = McpDeploymentSpec.model_validate(body.get("spec") or {})
             desired = resolve(spec, meta["name"], meta["namespace"], self.settings)
@@ -169,7 +169,7 @@ class Controller:
             target = await self.target_for(desired, spec)
         except SecretMissing as missing:
             raise TerminalError("SecretNotFound", f"{missing}: it is needed to delete the cloud resources") from missing
-        deletion = await target.delete(desired, status.created_infrastructure)
+        deletion = await target.delete(desired)
         for note in deletion.notes:
             emit("Normal", "Deleting" if not deletion.done else "Deleted", note)
         return deletion

@@ -207,7 +207,9 @@ class ContainerAppsTarget:
         await _call(begin)
 
     # ----- deleting ---------------------------------------------------------------------------------
-    async def delete(self, desired: Desired, created_infrastructure: list[str]) -> Deletion:
+    async def delete(self, desired: Desired) -> Deletion:
+        """Deletes the app, then its environment and resource group if this operator created them (by their tags)
+        and nothing else is left in them; whichever McpDeployment leaves last cleans up shared ones."""
         observed = await self.observe(desired)
         if observed.exists:
             if observed.provisioning_state != "Deleting":
@@ -215,19 +217,16 @@ class ContainerAppsTarget:
                                                                         polling=False))
             return Deletion(done=False, notes=(f"deleting container app {desired.app_name}",))
         notes: list[str] = []
-        if ENV_PREFIX + desired.environment in created_infrastructure:
-            pending, note = await self._delete_environment(desired)
-            notes.append(note)
-            if pending:
-                return Deletion(done=False, notes=tuple(notes))
-        if RG_PREFIX + desired.resource_group in created_infrastructure:
-            pending, note = await self._delete_resource_group(desired)
+        for step in (self._delete_environment, self._delete_resource_group):
+            pending, note = await step(desired)
             notes.append(note)
             if pending:
                 return Deletion(done=False, notes=tuple(notes))
         return Deletion(done=True, notes=tuple(notes))
 
     async def _delete_environment(self, desired: Desired) -> tuple[bool, str]:
+        if not await _call(self.resources.resource_groups.check_existence(desired.resource_group)):
+            return False, f"resource group {desired.resource_group} is gone"
         try:
             env = await _call(self.apps.managed_environments.get(desired.resource_group, desired.environment))
         except (TerminalError, ResourceNotFoundError):

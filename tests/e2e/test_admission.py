@@ -1,0 +1,106 @@
+"""Every admission rule of the CRD (schema + CEL), enforced by the real API server with a useful message."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from localcluster import Cluster
+from tests.e2e.conftest import manifest
+
+pytestmark = pytest.mark.e2e
+
+
+def _apply(cluster: Cluster, namespace: str, body: dict[str, Any]) -> tuple[int, str]:
+    result = cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body), check=False)
+    return result.returncode, result.stderr
+
+
+def _with(path: str, value: Any, name: str = "bad") -> dict[str, Any]:
+    body = manifest(name)
+    node = body["spec"]
+    *parents, leaf = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is _DELETE:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+    return body
+
+
+_DELETE = object()
+
+INVALID = [
+    ("target.type", "heroku", "spec.target.type", "Unsupported value"),
+    ("server.image", _DELETE, "spec.server.image", "server.image is required for container targets"),
+    ("server.name", "Calc_Server", "spec.server.name", "should match"),
+    ("server.name", "calc--server", "spec.server.name", "must not contain '--'"),
+    ("server.name", "a" * 33, "spec.server.name", "may not be more than 32"),
+    ("server.env", [{"name": "PORT", "value": "1"}], "spec.server.env", "must not set PORT"),
+    ("server.env", [{"name": "A"}], "spec.server.env[0]", "set exactly one of value or valueFrom"),
+    ("server.env", [{"name": "A", "value": "1", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+     "spec.server.env[0]", "set exactly one of value or valueFrom"),
+    ("server.env", [{"name": "1BAD", "value": "1"}], "spec.server.env[0].name", "should match"),
+    ("server.env", [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}], "spec.server.env[1]", "Duplicate value"),
+    ("server.resources", {"cpu": "0.5", "memory": "4Gi"}, "spec.server.resources", "cpu/memory must be a Container Apps combination"),
+    ("server.resources", {"cpu": "half", "memory": "1Gi"}, "spec.server.resources.cpu", "should match"),
+    ("server.allowedOrigins", [], "spec.server.allowedOrigins", "should have at least 1 items"),
+    ("azure.subscriptionId", "not-a-uuid", "spec.azure.subscriptionId", "should match"),
+    ("azure.targetPort", 0, "spec.azure.targetPort", "should be greater than or equal to 1"),
+    ("azure.targetPort", 65536, "spec.azure.targetPort", "should be less than or equal to 65535"),
+    ("azure.minReplicas", -1, "spec.azure.minReplicas", "should be greater than or equal to 0"),
+    ("azure.maxReplicas", 0, "spec.azure.maxReplicas", "should be greater than or equal to 1"),
+    ("azure.environment", "Env_1", "spec.azure.environment", "should match"),
+    ("azure.resourceGroup", "rg.", "spec.azure.resourceGroup", "should match"),
+    ("azure.location", "east-us!", "spec.azure.location", "should match"),
+    ("revisionHistoryLimit", 0, "spec.revisionHistoryLimit", "should be greater than or equal to 1"),
+    ("deletionPolicy", "Orphan", "spec.deletionPolicy", "Unsupported value"),
+    ("credentials", {}, "spec.credentials.secretRef", "Required value"),
+    ("server.unknownField", "x", "unknownField", "unknown field"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "field", "message"), INVALID, ids=[f"{i[0]}={str(i[1])[:20]}" for i in INVALID])
+def test_invalid_spec_is_rejected_naming_the_field(cluster: Cluster, path: str, value: Any, field: str, message: str) -> None:
+    code, stderr = _apply(cluster, "default", _with(path, value))
+    assert code != 0, f"{path}={value!r} was accepted"
+    assert field in stderr and message in stderr, stderr
+
+
+def test_max_replicas_below_min_replicas_is_rejected(cluster: Cluster) -> None:
+    code, stderr = _apply(cluster, "default", _with("azure", {"minReplicas": 5, "maxReplicas": 2}))
+    assert code != 0 and "spec.azure.maxReplicas" in stderr and "greater than or equal to azure.minReplicas" in stderr
+
+
+def test_azure_section_only_for_the_azure_target(cluster: Cluster) -> None:
+    body = _with("azure", {"location": "westeurope"})
+    body["spec"]["target"]["type"] = "google-cloud-run"
+    code, stderr = _apply(cluster, "default", body)
+    assert code != 0 and "spec.azure applies only to target.type azure-container-apps" in stderr
+
+
+def test_metadata_name_must_be_a_valid_app_name_unless_server_name_is_set(cluster: Cluster) -> None:
+    code, stderr = _apply(cluster, "default", manifest("a" * 40))
+    assert code != 0 and "metadata.name is not a valid Container Apps name" in stderr
+    body = manifest("a" * 40, server={"name": "short-name"})
+    assert _apply(cluster, "default", body)[0] == 0
+
+
+def test_target_type_is_immutable(cluster: Cluster) -> None:
+    body = manifest("immutable-target")
+    assert _apply(cluster, "default", body)[0] == 0
+    body["spec"]["target"]["type"] = "aws-lambda"
+    body["spec"]["server"] = {"image": "x"}
+    code, stderr = _apply(cluster, "default", body)
+    assert code != 0 and "target.type is immutable" in stderr
+
+
+def test_valid_non_azure_target_without_image_is_accepted(cluster: Cluster) -> None:
+    body = manifest("edge-worker")
+    body["spec"]["target"]["type"] = "cloudflare-workers"
+    del body["spec"]["server"]["image"]
+    code, stderr = _apply(cluster, "default", body)
+    assert code == 0, stderr

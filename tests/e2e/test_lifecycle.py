@@ -1,0 +1,277 @@
+"""McpDeployment end to end: the operator process, the real control plane, the ARM simulator."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from armsim.testing import SimulatorThread
+from localcluster import Cluster
+from localcluster.operator import OperatorProcess
+from tests.e2e.conftest import Mcpd, cloud_revisions, manifest, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def test_create_becomes_ready_with_fqdn_url_and_events(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                                       namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-create")
+    mcpd.apply(manifest("calc-create", azure={"minReplicas": 2}))
+    waited = cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "mcpd/calc-create", "--timeout=40s", timeout=60)
+    assert "condition met" in waited.stdout
+    status = mcpd.status()
+    domain = cloud.call(lambda: next(iter(cloud.simulator.world.environments.values())).default_domain)
+    assert status["fqdn"] == f"calc-create.{domain}"
+    assert status["url"] == f"https://calc-create.{domain}/"
+    assert status["provisioningState"] == "Succeeded"
+    assert status["effective"] == {"appName": "calc-create", "environment": "calc-create-env", "location": "eastus",
+                                   "resourceGroup": "calc-create-rg", "subscriptionId": cloud.info["subscriptionId"]}
+    assert [(r["number"], r["state"], r["trafficWeight"]) for r in status["revisions"]] == [(1, "Ready", 100)]
+    assert status["servingRevision"] == status["revisions"][0]["name"] == status["latestRevision"]
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert conditions["Reconciling"][0] == "False" and conditions["Stalled"][0] == "False"
+    assert conditions["InsecureIngress"] == ("True", "AnyOriginWithoutAuth")
+    assert sorted(status["createdInfrastructure"]) == ["managedEnvironment/calc-create-env", "resourceGroup/calc-create-rg"]
+    app = cloud.call(lambda: cloud.simulator.world.app(cloud.info["subscriptionId"], "calc-create-rg", "calc-create"))
+    config = app.body["properties"]["configuration"]
+    assert config["activeRevisionsMode"] == "Multiple"
+    assert config["ingress"]["targetPort"] == 8080 and config["ingress"]["external"] is True
+    assert config["ingress"]["corsPolicy"]["allowedMethods"] == ["GET", "POST", "DELETE", "OPTIONS"]
+    container = app.body["properties"]["template"]["containers"][0]
+    assert {"name": "PORT", "value": "8080"} in container["env"]
+    assert app.body["properties"]["template"]["scale"]["minReplicas"] == 2
+    assert app.body["tags"]["mcp.deploy.dev/owner"] == f"{namespace}.calc-create"
+    reasons = {e["reason"] for e in mcpd.events()}
+    assert {"CreatedInfrastructure", "CreatingRevision", "Ready"} <= reasons
+    row = cluster.kubectl("get", "-n", namespace, "mcpd", "calc-create").stdout.splitlines()[1].split()
+    assert row[1:6] == ["azure-container-apps", "Succeeded", status["url"], status["servingRevision"], "True"]
+
+
+def test_image_change_serves_revision_2_only_once_it_is_ready(cluster: Cluster, cloud: SimulatorThread,
+                                                               operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-roll")
+    mcpd.apply(manifest("calc-roll"))
+    first = mcpd.wait_ready()["servingRevision"]
+    cloud.call(cloud.simulator.world.latency.__setitem__, "containerApp.update", 3.0)
+    try:
+        mcpd.apply(manifest("calc-roll", image="ghcr.io/acme/calc:2"))
+        wait_until(lambda: len(cloud_revisions(cloud, "calc-roll")) == 2, 20, "revision 2 to be created")
+        during = cloud_revisions(cloud, "calc-roll")
+        second = next(name for name in during if name != first)
+        assert during[second]["state"] == "Provisioning"
+        assert (during[first]["traffic"], during[second]["traffic"]) == (100, 0), "traffic stays while revision 2 provisions"
+        assert mcpd.status()["servingRevision"] == first
+        assert mcpd.condition("Reconciling")["status"] == "True"
+        status = mcpd.wait_ready(30)
+    finally:
+        cloud.call(cloud.simulator.world.latency.__setitem__, "containerApp.update", 0.3)
+    after = cloud_revisions(cloud, "calc-roll")
+    assert status["servingRevision"] == second
+    assert (after[first]["traffic"], after[second]["traffic"]) == (0, 100)
+    assert after[first]["active"] is True, "the previous revision stays active as a standby for instant rollback"
+    assert [(r["number"], r["image"], r["state"]) for r in status["revisions"]] == [
+        (1, "ghcr.io/acme/calc:1", "Ready"), (2, "ghcr.io/acme/calc:2", "Ready")]
+
+
+def test_failing_revision_keeps_revision_1_serving_and_stalls_then_spec_revert_rolls_back(
+        cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-fail")
+    mcpd.apply(manifest("calc-fail"))
+    first = mcpd.wait_ready()["servingRevision"]
+    cloud.call(cloud.simulator.fail_revisions, "calc:crash", "container exited with code 137 (OOMKilled)")
+    mcpd.apply(manifest("calc-fail", image="ghcr.io/acme/calc:crash"))
+    stalled = wait_until(lambda: mcpd.condition("Stalled").get("status") == "True" and mcpd.condition("Stalled"), 30,
+                         "Stalled")
+    assert stalled["reason"] == "RevisionFailed"
+    assert "OOMKilled" in stalled["message"] and first in stalled["message"]
+    status = mcpd.status()
+    assert status["servingRevision"] == first
+    assert mcpd.condition("Ready")["status"] == "False" and mcpd.condition("Reconciling")["status"] == "False"
+    assert [r["state"] for r in status["revisions"]] == ["Ready", "Failed"]
+    assert cloud_revisions(cloud, "calc-fail")[first]["traffic"] == 100
+    assert any(e["reason"] == "RevisionFailed" and e["type"] == "Warning" for e in mcpd.events())
+
+    revisions_before = set(cloud_revisions(cloud, "calc-fail"))
+    mcpd.apply(manifest("calc-fail"))  # git revert: the spec of revision 1 again
+    status = mcpd.wait_ready(30)
+    assert status["servingRevision"] == first
+    assert set(cloud_revisions(cloud, "calc-fail")) == revisions_before, "no new revision for a rollback"
+    assert status["revisionCounter"] == 2
+    assert status["provisioningState"] == "Succeeded", "the failed state of the app is cleared"
+
+
+def test_rollback_by_spec_edit_reactivates_a_kept_revision(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                                           namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-back")
+    mcpd.apply(manifest("calc-back"))
+    first = mcpd.wait_ready()["servingRevision"]
+    for version in (2, 3):
+        mcpd.apply(manifest("calc-back", image=f"ghcr.io/acme/calc:{version}"))
+        wait_until(lambda v=version: mcpd.is_ready() and mcpd.status()["revisions"][-1]["number"] == v, 30, f"revision {version}")
+    wait_until(lambda: not cloud_revisions(cloud, "calc-back")[first]["active"], 20, "revision 1 to be deactivated")
+    writes_before = cloud.call(cloud.simulator.counts)["writes"]
+    mcpd.apply(manifest("calc-back"))
+    status = mcpd.wait_ready(30)
+    assert status["servingRevision"] == first
+    assert len(cloud_revisions(cloud, "calc-back")) == 3 and status["revisionCounter"] == 3
+    assert cloud_revisions(cloud, "calc-back")[first] == {"active": True, "traffic": 100, "state": "Provisioned",
+                                                          "image": "ghcr.io/acme/calc:1"}
+    rollback_writes = [r.operation for r in cloud.simulator.requests[-60:] if r.klass == "writes"]
+    assert "ContainerAppsRevisions_ActivateRevision" in rollback_writes
+    assert cloud.call(cloud.simulator.counts)["writes"] - writes_before <= 3  # activate, traffic, deactivate the stale one
+
+
+def test_delete_policy_delete_removes_app_environment_and_group(cluster: Cluster, cloud: SimulatorThread,
+                                                                operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-del")
+    mcpd.apply(manifest("calc-del"))
+    mcpd.wait_ready()
+    mcpd.delete()
+    world, sub = cloud.simulator.world, cloud.info["subscriptionId"]
+    assert cloud.call(lambda: "calc-del-rg" in world.subscription(sub).groups) is False
+    assert cloud.call(lambda: [k for k in world.apps if k[2] == "calc-del"]) == []
+    assert cluster.kubectl("get", "-n", namespace, "mcpd", "calc-del", check=False).returncode != 0
+
+
+def test_delete_policy_retain_leaves_azure_alone(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                                 namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-keep")
+    mcpd.apply(manifest("calc-keep", deletionPolicy="Retain"))
+    mcpd.wait_ready()
+    mcpd.delete()
+    assert cloud_revisions(cloud, "calc-keep"), "the app is still there"
+
+
+def test_delete_when_the_cloud_side_is_already_gone_is_prompt(cluster: Cluster, cloud: SimulatorThread,
+                                                              operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-gone")
+    mcpd.apply(manifest("calc-gone"))
+    mcpd.wait_ready()
+    world, sub = cloud.simulator.world, cloud.info["subscriptionId"]
+    cloud.call(lambda: world.subscription(sub).groups.pop("calc-gone-rg"))
+    cloud.call(lambda: [world.apps.pop(k) for k in list(world.apps) if k[1] == "calc-gone-rg"])
+    started = time.monotonic()
+    mcpd.delete()
+    assert time.monotonic() - started < 15
+
+
+def test_shared_environment_is_kept_while_another_app_uses_it(cluster: Cluster, cloud: SimulatorThread,
+                                                              operator: OperatorProcess, namespace: str) -> None:
+    shared = {"resourceGroup": "team-rg", "environment": "team-env"}
+    first, second = Mcpd(cluster, namespace, "svc-a"), Mcpd(cluster, namespace, "svc-b")
+    first.apply(manifest("svc-a", azure=shared))
+    first.wait_ready()
+    second.apply(manifest("svc-b", azure=shared))
+    second.wait_ready()
+    first.delete()
+    world, sub = cloud.simulator.world, cloud.info["subscriptionId"]
+    assert cloud.call(lambda: (sub.lower(), "team-rg", "team-env") in world.environments)
+    assert any("other container apps still use it" in e["message"] for e in first.events())
+    second.delete()
+    assert cloud.call(lambda: "team-rg" not in world.subscription(sub).groups)
+
+
+def test_drift_is_corrected_with_an_event(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                          namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-drift")
+    mcpd.apply(manifest("calc-drift", server={"allowedOrigins": ["https://claude.ai"]}))
+    mcpd.wait_ready()
+    world, sub = cloud.simulator.world, cloud.info["subscriptionId"]
+
+    def tamper() -> None:
+        app = world.app(sub, "calc-drift-rg", "calc-drift")
+        app.body["properties"]["configuration"]["ingress"]["corsPolicy"]["allowedOrigins"] = ["*"]
+
+    cloud.call(tamper)
+    wait_until(lambda: any(e["reason"] == "DriftCorrected" for e in mcpd.events()), 20, "a DriftCorrected event")
+    origins = cloud.call(lambda: world.app(sub, "calc-drift-rg", "calc-drift").body["properties"]["configuration"]["ingress"]
+                         ["corsPolicy"]["allowedOrigins"])
+    assert origins == ["https://claude.ai"]
+    assert mcpd.condition("InsecureIngress")["status"] == "False"
+
+
+def test_in_sync_resource_costs_no_writes(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                          namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-idle")
+    mcpd.apply(manifest("calc-idle"))
+    mcpd.wait_ready()
+    time.sleep(1)
+    since = time.monotonic()
+    time.sleep(7)  # more than two drift checks at MCP_DRIFT_INTERVAL=3
+    app_writes = [r for r in cloud.simulator.requests if r.at >= since and r.klass != "reads" and "calc-idle" in r.path]
+    app_reads = [r for r in cloud.simulator.requests if r.at >= since and r.klass == "reads" and "calc-idle" in r.path]
+    assert app_writes == []
+    assert app_reads, "the drift check reads the app"
+
+
+def test_secret_values_never_appear_in_status_events_or_logs(cluster: Cluster, cloud: SimulatorThread,
+                                                             operator: OperatorProcess, namespace: str) -> None:
+    secret_value = "sk-live-7f3a9c1e5b"
+    cluster.kubectl("create", "secret", "generic", "-n", namespace, "calc-keys", f"--from-literal=api-key={secret_value}")
+    mcpd = Mcpd(cluster, namespace, "calc-secret")
+    mcpd.apply(manifest("calc-secret", server={"env": [
+        {"name": "LOG_LEVEL", "value": "debug"},
+        {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "calc-keys", "key": "api-key"}}}]}))
+    mcpd.wait_ready()
+    sub = cloud.info["subscriptionId"]
+    app = cloud.call(lambda: cloud.simulator.world.app(sub, "calc-secret-rg", "calc-secret"))
+    assert app.secrets == {"calc-keys-api-key": secret_value}, "the value reaches the app as a Container Apps secret"
+    env = app.body["properties"]["template"]["containers"][0]["env"]
+    assert {"name": "API_KEY", "secretRef": "calc-keys-api-key"} in env
+    everything = json.dumps(mcpd.get()) + json.dumps(mcpd.events()) + operator.logs()
+    assert secret_value not in everything
+    assert base64.b64encode(secret_value.encode()).decode() not in everything
+
+
+def test_missing_secret_stalls_with_a_message_naming_it(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                                        namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-nosecret")
+    mcpd.apply(manifest("calc-nosecret", server={"env": [
+        {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]}))
+    stalled = wait_until(lambda: mcpd.condition("Stalled").get("status") == "True" and mcpd.condition("Stalled"), 20, "Stalled")
+    assert stalled["reason"] == "SecretNotFound" and f"{namespace}/absent" in stalled["message"]
+    cluster.kubectl("create", "secret", "generic", "-n", namespace, "absent", "--from-literal=k=v")
+    mcpd.wait_ready(60)
+
+
+def test_unsupported_target_is_stalled_with_a_clear_message(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "lambda-one")
+    body = manifest("lambda-one")
+    body["spec"]["target"]["type"] = "aws-lambda"
+    mcpd.apply(body)
+    stalled = wait_until(lambda: mcpd.condition("Stalled").get("status") == "True" and mcpd.condition("Stalled"), 20, "Stalled")
+    assert stalled["reason"] == "TargetNotSupported" and "aws-lambda" in stalled["message"]
+
+
+def test_suspended_resource_makes_no_writes(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                            namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-pause")
+    mcpd.apply(manifest("calc-pause", suspend=True))
+    ready = wait_until(lambda: mcpd.condition("Ready").get("reason") == "Suspended" and mcpd.condition("Ready"), 20, "Suspended")
+    assert "createrevision" in ready["message"].replace(" ", "").lower() or "create" in ready["message"]
+    assert [r for r in cloud.simulator.requests if "calc-pause" in r.path and r.klass != "reads"] == []
+    mcpd.apply(manifest("calc-pause", suspend=False))
+    mcpd.wait_ready()
+
+
+def test_dropped_connections_and_429_bursts_during_create_still_converge(cluster: Cluster, cloud: SimulatorThread,
+                                                                         operator: OperatorProcess, namespace: str) -> None:
+    simulator = cloud.simulator
+    cloud.call(simulator.add_fault, action="drop", path_contains="calc-flaky", operation="ContainerApps_CreateOrUpdate",
+               when="after", count=1)
+    cloud.call(simulator.add_fault, action="drop", path_contains="calc-flaky", operation="ContainerApps_Get", count=2)
+    cloud.call(simulator.add_fault, action="status", status=429, retry_after=1, path_contains="calc-flaky", count=6,
+               code="SubscriptionRequestsThrottled")
+    cloud.call(simulator.add_fault, action="status", status=503, path_contains="calc-flaky", operation="ContainerAppsRevisions_*",
+               count=2, code="ServiceUnavailable")
+    mcpd = Mcpd(cluster, namespace, "calc-flaky")
+    mcpd.apply(manifest("calc-flaky"))
+    status = mcpd.wait_ready(60)
+    assert len(cloud_revisions(cloud, "calc-flaky")) == 1, "no duplicate revision"
+    assert [r["number"] for r in status["revisions"]] == [1]
+    statuses = {r.status for r in simulator.requests if "calc-flaky" in r.path}
+    assert {-1, 429} <= statuses, "the faults were really injected"
+    assert operator.alive()
