@@ -32,7 +32,7 @@ generate: $(STAMP)
 	$(BIN)/python -m mcp_operator.api.generate
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator sim tests bench
+	$(BIN)/ruff check operator sim tests demo $(wildcard bench)
 	$(BIN)/mypy
 
 # The control plane is obtained first so that a slow first build is not counted against a test's timeout.

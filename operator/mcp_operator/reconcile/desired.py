@@ -125,18 +125,3 @@ def resolve(spec: McpDeploymentSpec, name: str, namespace: str, settings: Settin
         revision_hash=snapshot_hash(snapshot),
     )
 
-
-def desired_from_snapshot(base: Desired, snapshot: RevisionSnapshot) -> Desired:
-    """The desired state with the revision fields of ``snapshot`` (used to restore a revision)."""
-    from dataclasses import replace
-
-    return replace(
-        base,
-        image=snapshot.image,
-        literal_env=tuple((e.name, e.value) for e in snapshot.env if e.value is not None),
-        secret_env=tuple(SecretEnv(e.name, e.value_from.secret_key_ref.name, e.value_from.secret_key_ref.key)
-                         for e in snapshot.env if e.value_from is not None),
-        cpu=snapshot.resources.cpu, memory=snapshot.resources.memory, target_port=snapshot.target_port,
-        min_replicas=snapshot.min_replicas, max_replicas=snapshot.max_replicas, snapshot=snapshot,
-        revision_hash=snapshot_hash(snapshot),
-    )

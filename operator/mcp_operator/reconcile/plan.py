@@ -217,7 +217,8 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         result.events.append(("Normal", "DeactivatingRevisions", "deactivating revisions no longer needed: " + ", ".join(extra)))
         result.requeue_after = poll_interval
         return result
-    if previously_serving is None or previously_serving.lower() != candidate.name.lower():
+    was_ready = any(c.type == READY and c.status == "True" for c in status.conditions)
+    if not was_ready:
         result.events.append(("Normal", "Ready", f"revision {candidate.number} ({candidate.name}) serves 100% of traffic"))
     result.requeue_after = drift_interval
     return result
