@@ -39,7 +39,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.batching.worker_limit = None
     for noisy in ("azure", "aiohttp.access", "kubernetes_asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    memo.controller = Controller(Settings.from_env(), await Kube.connect())
+    kube, _namespace = await Kube.connect()
+    memo.controller = Controller(Settings.from_env(), kube)
 
 
 @kopf.on.cleanup()

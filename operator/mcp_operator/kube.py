@@ -36,13 +36,19 @@ class Kube:
         self.core = client.CoreV1Api(api)
 
     @classmethod
-    async def connect(cls) -> Kube:
-        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-            return cls(client.ApiClient())
+    async def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> tuple[Kube, str]:
+        """A client, and the namespace of the chosen context (in-cluster: the pod's service account namespace)."""
+        kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
         configuration = client.Configuration()
-        await config.load_kube_config(client_configuration=configuration)
-        return cls(client.ApiClient(configuration))
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            namespace_file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+            namespace = open(namespace_file).read().strip() if os.path.exists(namespace_file) else "default"  # noqa: ASYNC230, ASYNC240, SIM115 - once, at start-up
+            return cls(client.ApiClient(configuration)), namespace
+        await config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        chosen = next((c for c in contexts if c["name"] == context), active) if context else active
+        return cls(client.ApiClient(configuration)), (chosen or {}).get("context", {}).get("namespace") or "default"
 
     async def close(self) -> None:
         await self.api.close()
@@ -53,12 +59,31 @@ class Kube:
 
     async def patch_spec(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         await self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, patch, _content_type="application/merge-patch+json")  # type: ignore[call-arg]
+            GROUP, VERSION, namespace, PLURAL, name, {"spec": patch},
+            _content_type="application/merge-patch+json")  # type: ignore[call-arg]
 
-    async def get(self, namespace: str, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = await self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = await self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
         return found
 
+    async def delete(self, namespace: str, name: str) -> None:
+        await self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+    async def server_side_apply(self, namespace: str, document: dict[str, Any], manager: str) -> None:
+        """Server-side apply of an McpDeployment or a Secret, taking ownership of conflicting fields."""
+        name = document["metadata"]["name"]
+        if document.get("kind") == "Secret":
+            await self.core.patch_namespaced_secret(name, namespace, document, field_manager=manager, force=True,
+                                                    _content_type="application/apply-patch+yaml")  # type: ignore[call-arg]
+        else:
+            await self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, document, field_manager=manager, force=True,
+                _content_type="application/apply-patch+yaml")  # type: ignore[call-arg]
     async def secret_data(self, namespace: str, name: str) -> tuple[dict[str, str], str]:
         """A Secret's decoded data and its resourceVersion."""
         try:

@@ -25,17 +25,25 @@ def cloud() -> Iterator[SimulatorThread]:
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Cluster, cloud: SimulatorThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def namespace_prefix(request: pytest.FixtureRequest) -> str:
+    """Each test module's operator watches only its own namespaces, so modules cannot disturb each other."""
+    return "e2e-" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "")[:12]
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster, cloud: SimulatorThread, namespace_prefix: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(operator_environment(cluster, cloud.info, MCP_DRIFT_INTERVAL="3"), log).start()
+    process = OperatorProcess(operator_environment(cluster, cloud.info, MCP_DRIFT_INTERVAL="3"), log,
+                              ("--namespace", f"{namespace_prefix}-*")).start()
     process.wait_started()
     yield process
     process.stop()
 
 
 @pytest.fixture
-def namespace(cluster: Cluster) -> str:
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
+def namespace(cluster: Cluster, namespace_prefix: str) -> str:
+    name = f"{namespace_prefix}-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
     return name
 

@@ -20,7 +20,8 @@ def test_sigkill_mid_operation_then_restart_converges_without_duplicates(
         cluster: Cluster, cloud: SimulatorThread, namespace: str, tmp_path: Path, phase: str) -> None:
     name = f"calc-kill-{phase}"
     env = operator_environment(cluster, cloud.info)
-    operator = OperatorProcess(env, tmp_path / "operator.log").start()
+    scope = ("--namespace", namespace)
+    operator = OperatorProcess(env, tmp_path / "operator.log", scope).start()
     mcpd = Mcpd(cluster, namespace, name)
     world = cloud.simulator.world
     try:
@@ -36,7 +37,7 @@ def test_sigkill_mid_operation_then_restart_converges_without_duplicates(
                                for r in cloud.simulator.requests), 30, "the app write")
         operator.kill()
         assert not operator.alive()
-        operator = OperatorProcess(env, tmp_path / "operator-2.log").start()
+        operator = OperatorProcess(env, tmp_path / "operator-2.log", scope).start()
         status = mcpd.wait_ready(60)
     finally:
         cloud.call(world.latency.__setitem__, "containerApp.create", 0.3)

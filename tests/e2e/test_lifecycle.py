@@ -23,7 +23,8 @@ def test_create_becomes_ready_with_fqdn_url_and_events(cluster: Cluster, cloud: 
     waited = cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "mcpd/calc-create", "--timeout=40s", timeout=60)
     assert "condition met" in waited.stdout
     status = mcpd.status()
-    domain = cloud.call(lambda: next(iter(cloud.simulator.world.environments.values())).default_domain)
+    domain = cloud.call(lambda: cloud.simulator.world.environment(cloud.info["subscriptionId"], "calc-create-rg",
+                                                                  "calc-create-env").default_domain)
     assert status["fqdn"] == f"calc-create.{domain}"
     assert status["url"] == f"https://calc-create.{domain}/"
     assert status["provisioningState"] == "Succeeded"

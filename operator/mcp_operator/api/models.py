@@ -155,6 +155,32 @@ class Azure(ApiModel):
     max_replicas: int = Field(default=10, ge=1, le=1000, description="Maximum replicas (default 10).")
 
 
+class Aws(ApiModel):
+    """AWS Lambda settings, as `[aws]` and the Lambda keys of `[server]` in deploy.toml (target not reconciled yet)."""
+
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", description="AWS region, e.g. us-east-1.")
+    account_id: str | None = Field(default=None, pattern=r"^[0-9]{12}$", description="AWS account id (12 digits).")
+    memory_mb: int = Field(default=512, ge=128, le=10240, description="Lambda memory in MB (default 512).")
+    timeout_seconds: int = Field(default=30, ge=1, le=900, description="Lambda timeout in seconds (default 30).")
+
+
+class Gcp(ApiModel):
+    """Google Cloud Run settings, as `[gcp]` and the Cloud Run keys of `[server]` in deploy.toml (not reconciled yet)."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        _rule("self.maxInstances >= self.minInstances", "gcp.maxInstances must be greater than or equal to gcp.minInstances",
+              field_path=".maxInstances"),
+    ]})
+
+    project_id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
+    region: str = Field(default="us-central1", pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Cloud Run region (default us-central1).")
+    repository: str | None = Field(default=None, max_length=256, description="Artifact Registry repository for images.")
+    memory: str = Field(default="512Mi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory per instance (default 512Mi).")
+    cpu: str = Field(default="1", pattern=r"^[0-9]+(\.[0-9]+)?$", description="vCPU per instance (default 1).")
+    min_instances: int = Field(default=0, ge=0, le=1000, description="Minimum instances (default 0).")
+    max_instances: int = Field(default=10, ge=1, le=1000, description="Maximum instances (default 10).")
+
+
 class SecretReference(ApiModel):
     """A Secret in the McpDeployment's namespace."""
 
@@ -183,11 +209,17 @@ class McpDeploymentSpec(ApiModel):
               field_path=".server.image", reason="FieldValueRequired"),
         _rule("!has(self.azure) || self.target.type == 'azure-container-apps'",
               "spec.azure applies only to target.type azure-container-apps", field_path=".azure"),
+        _rule("!has(self.aws) || self.target.type == 'aws-lambda'", "spec.aws applies only to target.type aws-lambda",
+              field_path=".aws"),
+        _rule("!has(self.gcp) || self.target.type == 'google-cloud-run'",
+              "spec.gcp applies only to target.type google-cloud-run", field_path=".gcp"),
     ]})
 
     target: Target = Field(description="Where the server runs.")
     server: Server = Field(description="The MCP server: name, image, environment, resources and CORS origins.")
     azure: Azure | None = Field(default=None, description="Settings for target.type azure-container-apps.")
+    aws: Aws | None = Field(default=None, description="Settings for target.type aws-lambda.")
+    gcp: Gcp | None = Field(default=None, description="Settings for target.type google-cloud-run.")
     credentials: Credentials | None = Field(default=None, description="Per-resource cloud credentials (optional).")
     revision_history_limit: int = Field(default=10, ge=1, le=100,
                                         description="How many revisions status.revisions keeps (default 10). Older "

@@ -1,0 +1,247 @@
+"""`.pmcp/deploy.toml` -> McpDeployment, with `cargo pmcp deploy`'s precedence rules. No I/O but reading the file.
+
+Azure: `AZURE_*` environment variable > `[azure]` key > built-in default. Google Cloud Run the other way
+round: `[gcp]`/`[server]` key > `CLOUD_RUN_*` variable > default. Two deliberate deviations from the CLI:
+port 0 is rejected, and a variable set to the empty string counts as unset (the CLI lets it override
+the file with nothing).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..api.models import GROUP, KIND, VERSION, McpDeploymentSpec, TargetType
+
+KNOWN_KEYS: dict[str, set[str] | None] = {  # None: any key (a free-form table)
+    "target": {"type", "version"},
+    "server": {"name", "image", "memory_mb", "timeout_seconds", "memory", "cpu", "min_instances", "max_instances"},
+    "environment": None,
+    "secrets": None,
+    "azure": {"resource_group", "location", "environment", "target_port", "min_replicas", "subscription_id"},
+    "aws": {"region", "account_id"},
+    "gcp": {"project_id", "region", "repository"},
+    "auth": None,
+    "observability": None,
+    "post_deploy_tests": None,
+}
+NOT_CARRIED = ("auth", "observability", "post_deploy_tests")  # sections an McpDeployment has no field for yet
+
+# (env var, [azure] key, spec.azure field, kind)
+AZURE_SETTINGS = [
+    ("AZURE_RESOURCE_GROUP", "resource_group", "resourceGroup", "text"),
+    ("AZURE_CONTAINERAPP_ENV", "environment", "environment", "text"),
+    ("AZURE_LOCATION", "location", "location", "text"),
+    ("AZURE_TARGET_PORT", "target_port", "targetPort", "port"),
+    ("AZURE_MIN_REPLICAS", "min_replicas", "minReplicas", "count"),
+]
+# (env var, table, key, spec.gcp field, kind, default)
+GCP_SETTINGS = [
+    ("CLOUD_RUN_REGION", "gcp", "region", "region", "text", "us-central1"),
+    ("CLOUD_RUN_MEMORY", "server", "memory", "memory", "text", "512Mi"),
+    ("CLOUD_RUN_CPU", "server", "cpu", "cpu", "text", "1"),
+    ("CLOUD_RUN_MIN_INSTANCES", "server", "min_instances", "minInstances", "count", 0),
+    ("CLOUD_RUN_MAX_INSTANCES", "server", "max_instances", "maxInstances", "count", 10),
+]
+AZURE_DEFAULTS = {"location": "eastus", "targetPort": 8080, "minReplicas": 1}
+
+
+class InitError(Exception):
+    """A problem with the input; the CLI prints it and exits 2."""
+
+
+@dataclass
+class Conversion:
+    manifest: dict[str, Any]
+    secret: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def locate(path: Path) -> Path:
+    """The deploy.toml itself, or the one in a project directory's .pmcp/."""
+    if path.is_dir():
+        candidate = path / ".pmcp" / "deploy.toml"
+        if not candidate.is_file():
+            raise InitError(f"{path} has no .pmcp/deploy.toml (run `cargo pmcp deploy init` there, or pass the file)")
+        return candidate
+    if not path.is_file():
+        raise InitError(f"{path}: no such file or directory")
+    return path
+
+
+def _line_of(text: str, section: str, key: str | None = None) -> int:
+    """The 1-based line of ``[section]`` (or of ``key`` inside it) in the TOML text, 0 if not found."""
+    in_section = False
+    for number, line in enumerate(text.splitlines(), 1):
+        header = re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line)
+        if header:
+            in_section = header.group(1) == section
+            if in_section and key is None:
+                return number
+            continue
+        if in_section and key and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", line):
+            return number
+    return 0
+
+
+def _validated_number(raw: Any, kind: str, where: str) -> int:
+    """Ports must be 1-65535, counts non-negative integers; strings are trimmed first."""
+    text = raw.strip() if isinstance(raw, str) else raw
+    try:
+        if isinstance(text, bool):
+            raise ValueError
+        value = int(text)
+        if isinstance(text, float) or (isinstance(text, str) and not re.fullmatch(r"[+-]?\d+", text)):
+            raise ValueError
+    except (TypeError, ValueError):
+        value = -1
+    if kind == "port" and not 1 <= value <= 65535:
+        raise InitError(f"{where} must be a port number 1-65535, got {raw!r}")
+    if kind == "count" and value < 0:
+        raise InitError(f"{where} must be a non-negative integer, got {raw!r}")
+    return value
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    return None if value is None or value.strip() == "" else value
+
+
+def convert(path: Path, environ: Mapping[str, str], image: str | None = None, namespace: str | None = None,
+            with_secret: bool = False) -> Conversion:
+    # Numeric environment overrides are validated before anything else, as the CLI does.
+    for variable, _, _, kind in AZURE_SETTINGS:
+        if kind != "text" and _env(environ, variable) is not None:
+            _validated_number(environ[variable], kind, variable)
+    source = locate(path)
+    text = source.read_text()
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InitError(f"{source}: malformed TOML: {error}") from error
+    return from_document(document, text, str(source), environ, image, namespace, with_secret)
+
+
+def from_document(document: dict[str, Any], text: str, where: str, environ: Mapping[str, str], image: str | None = None,
+                  namespace: str | None = None, with_secret: bool = False) -> Conversion:
+    for section, value in document.items():
+        if section not in KNOWN_KEYS:
+            raise InitError(f"{where}:{_line_of(text, section)}: unknown section [{section}] "
+                            f"(known: {', '.join(sorted(KNOWN_KEYS))})")
+        allowed = KNOWN_KEYS[section]
+        if not isinstance(value, dict):
+            raise InitError(f"{where}:{_line_of(text, section)}: [{section}] must be a table")
+        if allowed is not None:
+            for key in value:
+                if key not in allowed:
+                    raise InitError(f"{where}:{_line_of(text, section, key)}: unknown key '{key}' in [{section}] "
+                                    f"(known: {', '.join(sorted(allowed))})")
+    for section in ("target", "server"):
+        if section not in document:
+            raise InitError(f"{where}: missing required section [{section}]")
+    target_type = document["target"].get("type")
+    if target_type not in {t.value for t in TargetType}:
+        raise InitError(f"{where}:{_line_of(text, 'target', 'type')}: [target] type must be one of "
+                        f"{', '.join(t.value for t in TargetType)}, got {target_type!r}")
+    server = document["server"]
+    if not server.get("name"):
+        raise InitError(f"{where}:{_line_of(text, 'server')}: [server] name is required")
+    conversion = Conversion(manifest={})
+    spec: dict[str, Any] = {"target": {"type": target_type}, "server": {"name": server["name"]}}
+    chosen_image = image or server.get("image")
+    if chosen_image:
+        spec["server"]["image"] = chosen_image
+    elif target_type in ("azure-container-apps", "google-cloud-run"):
+        conversion.warnings.append("no image: pass --image (the CLI builds one from source; an McpDeployment needs it)")
+    env: list[dict[str, Any]] = [{"name": k, "value": str(v)} for k, v in (document.get("environment") or {}).items()]
+    secrets = document.get("secrets") or {}
+    secret_name = f"{server['name']}-secrets"
+    env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": k}}} for k in secrets]
+    if env:
+        spec["server"]["env"] = env
+    if target_type == "azure-container-apps":
+        spec["azure"] = _azure(document.get("azure") or {}, server["name"], environ, text, where)
+    elif target_type == "google-cloud-run":
+        spec["gcp"] = _gcp(document, environ, text, where)
+    elif target_type == "aws-lambda":
+        spec["aws"] = _aws(document, text, where)
+    for section in NOT_CARRIED:
+        if section in document:
+            conversion.warnings.append(f"[{section}] is not carried over: McpDeployment has no field for it yet")
+    conversion.manifest = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
+                           "metadata": {"name": server["name"], **({"namespace": namespace} if namespace else {})},
+                           "spec": spec}
+    try:  # the rules the API server applies, checked before anything is written
+        McpDeploymentSpec.model_validate(spec)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InitError(f"{where}: spec.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from error
+    if secrets and with_secret:
+        conversion.secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                             "metadata": {"name": secret_name, **({"namespace": namespace} if namespace else {})},
+                             "stringData": {k: str(v) for k, v in secrets.items()}}
+    elif secrets:
+        conversion.warnings.append(f"[secrets] became references to Secret {secret_name}; create it "
+                                   "(or rerun with --with-secret to get a Secret manifest)")
+    return conversion
+
+
+def _azure(section: dict[str, Any], name: str, environ: Mapping[str, str], text: str, where: str) -> dict[str, Any]:
+    azure: dict[str, Any] = {}
+    defaults = {**AZURE_DEFAULTS, "resourceGroup": f"{name}-rg", "environment": f"{name}-env"}
+    for variable, key, field_name, kind in AZURE_SETTINGS:
+        from_env = _env(environ, variable)
+        if from_env is not None:
+            raw, origin = from_env, variable
+        elif key in section:
+            raw, origin = section[key], f"{where}:{_line_of(text, 'azure', key)}: [azure] {key}"
+        else:
+            azure[field_name] = defaults[field_name]
+            continue
+        azure[field_name] = raw.strip() if kind == "text" and isinstance(raw, str) else (
+            _validated_number(raw, kind, origin) if kind != "text" else raw)
+        if kind == "text" and not isinstance(raw, str):
+            raise InitError(f"{origin} must be a string, got {raw!r}")
+    if "subscription_id" in section:
+        azure["subscriptionId"] = section["subscription_id"]
+    return azure
+
+
+def _gcp(document: dict[str, Any], environ: Mapping[str, str], text: str, where: str) -> dict[str, Any]:
+    gcp: dict[str, Any] = {}
+    for variable, table, key, field_name, kind, default in GCP_SETTINGS:
+        section = document.get(table) or {}
+        if key in section:
+            raw: Any = section[key]
+            origin = f"{where}:{_line_of(text, table, key)}: [{table}] {key}"
+        elif _env(environ, variable) is not None:
+            raw, origin = environ[variable].strip(), variable
+        else:
+            gcp[field_name] = default
+            continue
+        gcp[field_name] = _validated_number(raw, kind, origin) if kind == "count" else str(raw)
+    for key in ("project_id", "repository"):
+        if key in (document.get("gcp") or {}):
+            gcp["projectId" if key == "project_id" else key] = document["gcp"][key]
+    return gcp
+
+
+def _aws(document: dict[str, Any], text: str, where: str) -> dict[str, Any]:
+    aws: dict[str, Any] = {}
+    server, section = document["server"], document.get("aws") or {}
+    for key, field_name, kind in (("memory_mb", "memoryMb", "count"), ("timeout_seconds", "timeoutSeconds", "count")):
+        if key in server:
+            aws[field_name] = _validated_number(server[key], kind, f"{where}:{_line_of(text, 'server', key)}: [server] {key}")
+    aws.setdefault("memoryMb", 512)
+    aws.setdefault("timeoutSeconds", 30)
+    if "region" in section:
+        aws["region"] = section["region"]
+    if "account_id" in section:
+        aws["accountId"] = str(section["account_id"])
+    return aws

@@ -1,0 +1,404 @@
+"""kubectl-mcp: the `cargo pmcp deploy` workflow for McpDeployments (`kubectl mcp ...` when on PATH).
+
+Exit codes: 0 done; 1 the operation failed (Stalled, timed out, refused, not found); 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from ..api.models import GROUP, KIND, McpDeploymentSpec, McpDeploymentStatus
+from ..kube import Kube
+from . import deploytoml
+
+EXAMPLES = """examples:
+  kubectl mcp init --from . --image ghcr.io/acme/calc:1.0.0 > calc.yaml     # from .pmcp/deploy.toml
+  kubectl mcp init --name calc --target azure-container-apps --image ghcr.io/acme/calc:1.0.0
+  kubectl mcp deploy -f calc.yaml --wait --timeout 10m
+  kubectl mcp outputs calc -o json
+  kubectl mcp history calc
+  kubectl mcp rollback calc                      # to the previous revision, like kubectl rollout undo
+  kubectl mcp rollback calc --to-revision 3 --wait
+  kubectl mcp logs calc --follow --tail 50
+  kubectl mcp destroy calc --wait
+"""
+FIELD_MANAGER = "kubectl-mcp"
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def duration(text: str) -> float:
+    """kubectl-style durations: 90, 90s, 5m, 1h, 1h30m."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 30s, 5m, 1h)")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+# ----- cluster access ------------------------------------------------------------------------------
+
+class Cluster:
+    """The cluster of --kubeconfig/--context, and the namespace of -n (default: the context's)."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+
+    async def __aenter__(self) -> Cluster:
+        self.kube, context_namespace = await Kube.connect(self.args.kubeconfig, self.args.context)
+        self.namespace = self.args.namespace or context_namespace
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.kube.close()
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.kube.get(self.namespace, name)
+        except ApiException as error:
+            raise CliError(f"reading {KIND} {self.namespace}/{name} failed: {error.reason}") from error
+
+    async def require(self, name: str) -> dict[str, Any]:
+        found = await self.get(name)
+        if found is None:
+            raise CliError(f'mcpdeployment "{name}" not found in namespace "{self.namespace}"')
+        return found
+
+    async def apply(self, document: dict[str, Any]) -> str:
+        """Server-side apply of one manifest; returns `kind/name`."""
+        if document.get("kind") not in (KIND, "Secret"):
+            raise CliError(f"{document.get('kind')} is not something kubectl mcp deploys (McpDeployment or Secret)", 2)
+        metadata = document.setdefault("metadata", {})
+        namespace = metadata.setdefault("namespace", self.namespace)
+        try:
+            await self.kube.server_side_apply(namespace, document, FIELD_MANAGER)
+        except ApiException as error:
+            detail = json.loads(error.body).get("message", error.reason) if error.body else error.reason
+            raise CliError(f"applying {document.get('kind')} {namespace}/{metadata['name']} was refused: {detail}",
+                           2 if error.status in (400, 422) else 1) from error
+        return f"{str(document['kind']).lower()}/{metadata['name']}"
+
+
+# ----- output helpers --------------------------------------------------------------------------------
+
+def emit(data: Any, output: str, table: Callable[[], str]) -> None:
+    if output == "json":
+        print(json.dumps(data, indent=2))
+    elif output == "yaml":
+        print(yaml.safe_dump(data, sort_keys=False), end="")
+    else:
+        print(table())
+
+
+def conditions_of(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in body.get("status", {}).get("conditions", [])}
+
+
+def outcome(body: dict[str, Any]) -> str | None:
+    """'ready' or 'stalled' once the operator has judged the current generation; None while in progress."""
+    status = body.get("status", {})
+    if status.get("observedGeneration") != body["metadata"].get("generation"):
+        return None
+    conditions = conditions_of(body)
+    if conditions.get("Stalled", {}).get("status") == "True":
+        return "stalled"
+    if conditions.get("Ready", {}).get("status") == "True":
+        return "ready"
+    return None
+
+
+def progress_line(body: dict[str, Any]) -> str:
+    status = body.get("status", {})
+    conditions = conditions_of(body)
+    active = [f"{kind}: {c['reason']}" + (f" - {c['message']}" if c.get("message") else "")
+              for kind, c in conditions.items() if c["status"] == "True" and kind in ("Reconciling", "Stalled", "Ready")]
+    return (f"state={status.get('provisioningState') or '-'} revision={status.get('latestRevision') or '-'} "
+            f"serving={status.get('servingRevision') or '-'} | " + ("; ".join(active) or "waiting for the operator"))
+
+
+async def follow(cluster: Cluster, name: str, limit: float, gone_ok: bool = False) -> int:
+    """Prints progress until Ready (0), Stalled (1), deletion when ``gone_ok`` (0) or the timeout (1)."""
+    deadline, last = time.monotonic() + limit, ""
+    while True:
+        body = await cluster.get(name)
+        if body is None:
+            if gone_ok:
+                print(f"mcpdeployment/{name} deleted")
+                return 0
+            raise CliError(f"mcpdeployment/{name} disappeared")
+        line = progress_line(body)
+        if line != last:
+            print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+            last = line
+        result = None if gone_ok else outcome(body)
+        if result == "ready":
+            print(f"mcpdeployment/{name} is Ready: {body['status'].get('url', '')}")
+            return 0
+        if result == "stalled":
+            message = conditions_of(body)["Stalled"].get("message", "")
+            print(f"mcpdeployment/{name} is Stalled: {message}", file=sys.stderr)
+            return 1
+        if time.monotonic() > deadline:
+            print(f"timed out after {limit:.0f}s waiting for mcpdeployment/{name}", file=sys.stderr)
+            return 1
+        await asyncio.sleep(1.0)
+
+
+# ----- commands ----------------------------------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace) -> int:
+    if args.source:
+        conversion = deploytoml.convert(Path(args.source), os.environ, args.image, args.namespace, args.with_secret)
+    else:
+        if not args.name:
+            raise CliError("init needs --from PATH, or --name (and --image) to build the manifest from flags", 2)
+        document: dict[str, Any] = {"target": {"type": args.target}, "server": {"name": args.name}}
+        azure = {k: v for k, v in (("location", args.location), ("resource_group", args.resource_group),
+                                   ("environment", args.environment), ("target_port", args.target_port),
+                                   ("min_replicas", args.min_replicas)) if v is not None}
+        if azure:
+            document["azure"] = azure
+        conversion = deploytoml.from_document(document, "", "flags", os.environ, args.image, args.namespace)
+    for warning in conversion.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    documents = [conversion.manifest] + ([conversion.secret] if conversion.secret else [])
+    text = yaml.safe_dump_all(documents, sort_keys=False)
+    if args.output_file:
+        Path(args.output_file).write_text(text)
+        print(f"wrote {args.output_file}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
+def _load_manifests(path: str) -> list[dict[str, Any]]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        documents = [d for d in yaml.safe_load_all(text) if d]
+    except (OSError, yaml.YAMLError) as error:
+        raise CliError(f"cannot read {path}: {error}", 2) from error
+    if not any(d.get("kind") == KIND for d in documents):
+        raise CliError(f"{path} holds no {KIND}", 2)
+    return documents
+
+
+async def cmd_deploy(args: argparse.Namespace) -> int:
+    documents = _load_manifests(args.filename)
+    async with Cluster(args) as cluster:
+        for document in sorted(documents, key=lambda d: d.get("kind") == KIND):  # Secrets first
+            print(f"{await cluster.apply(document)} serverside-applied")
+        name = next(d for d in documents if d.get("kind") == KIND)["metadata"]["name"]
+        if not args.wait:
+            body = await cluster.require(name)
+            print(progress_line(body))
+            return 0
+        return await follow(cluster, name, args.timeout)
+
+
+async def cmd_outputs(args: argparse.Namespace) -> int:
+    async with Cluster(args) as cluster:
+        body = await cluster.require(args.name)
+    status = body.get("status", {})
+    effective = status.get("effective") or {}
+    data = {"url": status.get("url"), "fqdn": status.get("fqdn"), "region": effective.get("location"),
+            "resourceGroup": effective.get("resourceGroup"), "environment": effective.get("environment"),
+            "subscription": effective.get("subscriptionId"), "servingRevision": status.get("servingRevision")}
+    labels = {"url": "URL", "fqdn": "FQDN", "region": "Region", "resourceGroup": "Resource group",
+              "environment": "Environment", "subscription": "Subscription", "servingRevision": "Serving revision"}
+    emit(data, args.output, lambda: "\n".join(f"{labels[k] + ':':<18}{v if v is not None else '-'}" for k, v in data.items()))
+    return 0
+
+
+async def cmd_history(args: argparse.Namespace) -> int:
+    async with Cluster(args) as cluster:
+        body = await cluster.require(args.name)
+    status = body.get("status", {})
+    revisions = status.get("revisions", [])
+    serving = status.get("servingRevision")
+
+    def table() -> str:
+        rows = [f"{'REVISION':<9}{'NAME':<44}{'IMAGE':<44}{'STATE':<13}{'TRAFFIC':<8}CREATED"]
+        for r in revisions:
+            mark = "*" if r["name"] == serving else " "
+            rows.append(f"{str(r['number']) + mark:<9}{r['name']:<44}{r['image']:<44}{r['state']:<13}"
+                        f"{str(r.get('trafficWeight', 0)) + '%':<8}{r['createdAt']}")
+        return "\n".join(rows) if revisions else f"mcpdeployment/{args.name} has no revisions yet"
+
+    emit(revisions, args.output, table)
+    return 0
+
+
+def rollback_patch(body: dict[str, Any], to_revision: int | None) -> tuple[int, dict[str, Any]]:
+    """The spec merge patch that restores a revision (default: the one before the serving revision)."""
+    status = McpDeploymentStatus.model_validate(body.get("status") or {})
+    numbers = [r.number for r in status.revisions]
+    if not status.revisions:
+        raise CliError(f"mcpdeployment/{body['metadata']['name']} has no revision history to roll back to")
+    serving = next((r for r in status.revisions if r.name == status.serving_revision), None)
+    if to_revision is None:
+        current = serving.number if serving else status.revisions[-1].number
+        earlier = [r for r in status.revisions if r.number < current and r.state not in ("Failed", "Gone", "Pending")]
+        if not earlier:
+            raise CliError(f"no earlier revision to roll back to from revision {current} (history: {numbers})")
+        target = earlier[-1]
+    else:
+        found = [r for r in status.revisions if r.number == to_revision]
+        if not found:
+            raise CliError(f"revision {to_revision} is not in the history of mcpdeployment/{body['metadata']['name']} "
+                           f"(known: {', '.join(map(str, numbers))})")
+        target = found[0]
+        if target.state == "Failed":
+            raise CliError(f"revision {to_revision} failed to provision; refusing to roll back to it")
+    snapshot = target.snapshot.model_dump(by_alias=True, exclude_none=True, mode="json")
+    spec = McpDeploymentSpec.model_validate(body["spec"])
+    patch: dict[str, Any] = {"server": {"image": snapshot["image"], "env": snapshot.get("env") or None,
+                                        "resources": snapshot["resources"]}}
+    if spec.target.type == "azure-container-apps":
+        patch["azure"] = {"targetPort": snapshot["targetPort"], "minReplicas": snapshot["minReplicas"],
+                          "maxReplicas": snapshot["maxReplicas"]}
+    return target.number, patch
+
+
+async def cmd_rollback(args: argparse.Namespace) -> int:
+    async with Cluster(args) as cluster:
+        body = await cluster.require(args.name)
+        number, patch = rollback_patch(body, args.to_revision)
+        await cluster.kube.patch_spec(cluster.namespace, args.name, patch)
+        print(f"mcpdeployment/{args.name} rolled back to revision {number} (image {patch['server']['image']})")
+        if args.wait:
+            return await follow(cluster, args.name, args.timeout)
+    return 0
+
+
+async def cmd_logs(args: argparse.Namespace) -> int:
+    from ..reconcile.desired import resolve
+    from ..settings import Settings
+    from ..targets.azure_container_apps.credentials import operator_identity
+    from ..targets.azure_container_apps.target import ContainerAppsTarget
+
+    async with Cluster(args) as cluster:
+        body = await cluster.require(args.name)
+        namespace = cluster.namespace
+    spec = McpDeploymentSpec.model_validate(body["spec"])
+    if spec.target.type != "azure-container-apps":
+        raise CliError(f"logs are available for azure-container-apps only; this one is {spec.target.type}")
+    effective = body.get("status", {}).get("effective") or {}
+    settings = Settings.from_env()
+    if effective.get("subscriptionId") and not (spec.azure and spec.azure.subscription_id):
+        settings = Settings(**{**settings.__dict__, "default_subscription_id": effective["subscriptionId"],
+                               "default_location": effective.get("location")})
+    desired = resolve(spec, args.name, namespace, settings)
+    target = ContainerAppsTarget(settings, operator_identity(settings), desired.subscription_id)
+    try:
+        async for line in target.logs(desired, args.revision, args.tail, args.follow):
+            print(line, flush=True)
+    finally:
+        await target.close()
+    return 0
+
+
+async def cmd_destroy(args: argparse.Namespace) -> int:
+    async with Cluster(args) as cluster:
+        await cluster.require(args.name)
+        await cluster.kube.delete(cluster.namespace, args.name)
+        print(f'mcpdeployment.{GROUP} "{args.name}" deleted')
+        if args.wait:
+            return await follow(cluster, args.name, args.timeout, gone_ok=True)
+    return 0
+
+
+# ----- argument parsing ------------------------------------------------------------------------------
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="path to the kubeconfig file")
+    common.add_argument("--context", default=argparse.SUPPRESS, help="the kubeconfig context to use")
+    common.add_argument("-n", "--namespace", default=argparse.SUPPRESS, help="namespace (default: the context's)")
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table", help="output format")
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument("--wait", action="store_true", help="follow progress until Ready, Stalled or the timeout")
+    waiting.add_argument("--timeout", type=duration, default=600.0, help="how long --wait waits (default 10m)")
+
+    root = argparse.ArgumentParser(prog="kubectl mcp", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   description="Deploy MCP servers with McpDeployment resources: the cargo pmcp deploy "
+                                               "workflow, Kubernetes-native.", epilog=EXAMPLES)
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", parents=[common], help="convert .pmcp/deploy.toml (or flags) to an McpDeployment",
+                               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    init.add_argument("--from", dest="source", help="a deploy.toml, or a project directory holding .pmcp/deploy.toml")
+    init.add_argument("--image", help="container image (deploy.toml has none: the CLI builds from source)")
+    init.add_argument("-o", "--output-file", help="write the manifest to this file instead of stdout")
+    init.add_argument("--with-secret", action="store_true", help="also emit a Secret manifest with the [secrets] values")
+    init.add_argument("--name", help="server name (without --from)")
+    init.add_argument("--target", default="azure-container-apps", help="target type (without --from)")
+    for flag in ("--location", "--resource-group", "--environment"):
+        init.add_argument(flag, help=f"[azure] {flag[2:].replace('-', '_')} (without --from)")
+    init.add_argument("--target-port", help="[azure] target_port (without --from)")
+    init.add_argument("--min-replicas", help="[azure] min_replicas (without --from)")
+
+    deploy = commands.add_parser("deploy", parents=[common, waiting], help="server-side apply a manifest and follow it")
+    deploy.add_argument("-f", "--filename", required=True, help="manifest file (or - for stdin)")
+    for name, text in (("outputs", "URL, FQDN, region, resource group, environment, subscription, serving revision"),
+                       ("history", "the revision history")):
+        sub = commands.add_parser(name, parents=[common, output], help=text)
+        sub.add_argument("name")
+    rollback = commands.add_parser("rollback", parents=[common, waiting], help="restore a revision's spec (kubectl rollout undo)")
+    rollback.add_argument("name")
+    rollback.add_argument("--to-revision", type=int, help="revision number (default: the previous one)")
+    logs = commands.add_parser("logs", parents=[common], help="stream the server's console logs from the cloud")
+    logs.add_argument("name")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep streaming")
+    logs.add_argument("--tail", type=int, default=20, help="lines of history to show first (default 20)")
+    logs.add_argument("--revision", help="revision name (default: the latest ready one)")
+    destroy = commands.add_parser("destroy", parents=[common, waiting], help="delete it, and its cloud resources")
+    destroy.add_argument("name")
+    return root
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int | Awaitable[int]]] = {
+    "init": cmd_init, "deploy": cmd_deploy, "outputs": cmd_outputs, "history": cmd_history, "rollback": cmd_rollback,
+    "logs": cmd_logs, "destroy": cmd_destroy,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    for name in ("kubeconfig", "context", "namespace"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    code: int
+    try:
+        result = COMMANDS[args.command](args)
+        code = asyncio.run(result) if asyncio.iscoroutine(result) else int(result)  # type: ignore[arg-type]
+    except deploytoml.InitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        code = 2
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        code = error.code
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""kubectl mcp end to end: the plugin against the real control plane, the running operator and the simulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from armsim.testing import SimulatorThread
+from localcluster import Cluster
+from localcluster.operator import OperatorProcess, operator_environment
+from tests.e2e.conftest import Mcpd, cloud_revisions
+
+pytestmark = pytest.mark.e2e
+PLUGIN = str(Path(sys.executable).with_name("kubectl-mcp"))
+
+
+def mcp(cluster: Cluster, cloud: SimulatorThread, *args: str, input: str | None = None, timeout: float = 120
+        ) -> subprocess.CompletedProcess[str]:
+    env = operator_environment(cluster, cloud.info)
+    return subprocess.run([PLUGIN, "--kubeconfig", str(cluster.kubeconfig), *args], input=input, capture_output=True,
+                          text=True, env=env, timeout=timeout, check=False)
+
+
+def test_plugin_is_found_by_kubectl_and_has_help_with_examples(cluster: Cluster) -> None:
+    env = {**os.environ, "PATH": f"{Path(PLUGIN).parent}{os.pathsep}{os.environ['PATH']}"}
+    listed = subprocess.run([cluster.kubectl_path, "plugin", "list"], capture_output=True, text=True, env=env, check=False)
+    assert "kubectl-mcp" in listed.stdout
+    shown = subprocess.run([cluster.kubectl_path, "mcp", "--help"], capture_output=True, text=True, env=env, check=True)
+    assert "examples:" in shown.stdout and "kubectl mcp rollback" in shown.stdout
+    for command in ("init", "deploy", "outputs", "history", "rollback", "logs", "destroy"):
+        assert command in shown.stdout
+
+
+def test_the_whole_workflow(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess, namespace: str,
+                            tmp_path: Path) -> None:
+    project = tmp_path / "calc"
+    (project / ".pmcp").mkdir(parents=True)
+    (project / ".pmcp" / "deploy.toml").write_text(
+        '[target]\ntype = "azure-container-apps"\nversion = "1"\n\n[server]\nname = "calc-cli"\n\n'
+        '[environment]\nRUST_LOG = "info"\n\n[azure]\nlocation = "westeurope"\n')
+    manifest = tmp_path / "calc.yaml"
+    init = mcp(cluster, cloud, "init", "--from", str(project), "--image", "ghcr.io/acme/calc:1", "-o", str(manifest))
+    assert init.returncode == 0, init.stderr
+
+    deployed = mcp(cluster, cloud, "deploy", "-n", namespace, "-f", str(manifest), "--wait", "--timeout", "60s")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "mcpdeployment/calc-cli serverside-applied" in deployed.stdout
+    assert "Reconciling: CreatingRevision" in deployed.stdout and "is Ready: https://calc-cli." in deployed.stdout
+
+    outputs = json.loads(mcp(cluster, cloud, "outputs", "calc-cli", "-n", namespace, "-o", "json").stdout)
+    assert outputs["url"].startswith("https://calc-cli.") and outputs["url"].endswith(".westeurope.azurecontainerapps.io/")
+    assert (outputs["region"], outputs["resourceGroup"], outputs["environment"]) == ("westeurope", "calc-cli-rg", "calc-cli-env")
+    assert outputs["subscription"] == cloud.info["subscriptionId"] and outputs["servingRevision"].startswith("calc-cli--r1-")
+    table = mcp(cluster, cloud, "outputs", "calc-cli", "-n", namespace).stdout
+    assert f"URL:              {outputs['url']}" in table
+    assert yaml.safe_load(mcp(cluster, cloud, "outputs", "calc-cli", "-n", namespace, "-o", "yaml").stdout) == outputs
+
+    updated = yaml.safe_load(manifest.read_text())
+    updated["spec"]["server"]["image"] = "ghcr.io/acme/calc:2"
+    second = mcp(cluster, cloud, "deploy", "-n", namespace, "-f", "-", "--wait", input=yaml.safe_dump(updated))
+    assert second.returncode == 0, second.stderr
+    history = mcp(cluster, cloud, "history", "calc-cli", "-n", namespace).stdout.splitlines()
+    assert history[0].split() == ["REVISION", "NAME", "IMAGE", "STATE", "TRAFFIC", "CREATED"]
+    assert history[1].split()[0] == "1" and history[2].split()[0] == "2*", "the serving revision is marked"
+    assert len(json.loads(mcp(cluster, cloud, "history", "calc-cli", "-n", namespace, "-o", "json").stdout)) == 2
+
+    refused = mcp(cluster, cloud, "rollback", "calc-cli", "-n", namespace, "--to-revision", "7")
+    assert refused.returncode == 1 and "revision 7 is not in the history" in refused.stderr and "known: 1, 2" in refused.stderr
+    revisions_before = set(cloud_revisions(cloud, "calc-cli"))
+    rolled = mcp(cluster, cloud, "rollback", "calc-cli", "-n", namespace, "--wait", "--timeout", "60s")
+    assert rolled.returncode == 0, rolled.stderr
+    assert "rolled back to revision 1 (image ghcr.io/acme/calc:1)" in rolled.stdout
+    status = Mcpd(cluster, namespace, "calc-cli").status()
+    assert status["servingRevision"] == status["revisions"][0]["name"]
+    assert set(cloud_revisions(cloud, "calc-cli")) == revisions_before, "the operator reused revision 1"
+
+    logs = mcp(cluster, cloud, "logs", "calc-cli", "-n", namespace, "--tail", "50")
+    assert logs.returncode == 0, logs.stderr
+    assert "is running" in logs.stdout and "ghcr.io/acme/calc:1" in logs.stdout
+
+    destroyed = mcp(cluster, cloud, "destroy", "calc-cli", "-n", namespace, "--wait", "--timeout", "60s")
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert "mcpdeployment/calc-cli deleted" in destroyed.stdout
+    assert cloud_revisions(cloud, "calc-cli") == {}
+    missing = mcp(cluster, cloud, "outputs", "calc-cli", "-n", namespace)
+    assert missing.returncode == 1 and 'mcpdeployment "calc-cli" not found' in missing.stderr
+
+
+def test_deploy_wait_reports_a_stalled_rollout_with_exit_1(cluster: Cluster, cloud: SimulatorThread,
+                                                           operator: OperatorProcess, namespace: str) -> None:
+    cloud.call(cloud.simulator.fail_revisions, "calc:doomed", "image pull failed: manifest unknown")
+    body = {"apiVersion": "mcp.deploy.dev/v1alpha1", "kind": "McpDeployment", "metadata": {"name": "calc-doomed"},
+            "spec": {"target": {"type": "azure-container-apps"}, "server": {"image": "ghcr.io/acme/calc:doomed"}}}
+    result = mcp(cluster, cloud, "deploy", "-n", namespace, "-f", "-", "--wait", "--timeout", "60s", input=json.dumps(body))
+    assert result.returncode == 1
+    assert "is Stalled" in result.stderr and "manifest unknown" in result.stderr
+
+
+def test_deploy_of_an_invalid_manifest_exits_2_with_the_api_servers_message(cluster: Cluster, cloud: SimulatorThread,
+                                                                           namespace: str) -> None:
+    body = {"apiVersion": "mcp.deploy.dev/v1alpha1", "kind": "McpDeployment", "metadata": {"name": "calc-bad"},
+            "spec": {"target": {"type": "azure-container-apps"}, "server": {"image": "x"}, "azure": {"targetPort": 0}}}
+    result = mcp(cluster, cloud, "deploy", "-n", namespace, "-f", "-", input=json.dumps(body))
+    assert result.returncode == 2 and "spec.azure.targetPort" in result.stderr
+
+
+def test_deploy_wait_times_out_with_exit_1(cluster: Cluster, cloud: SimulatorThread, namespace: str) -> None:
+    body = {"apiVersion": "mcp.deploy.dev/v1alpha1", "kind": "McpDeployment", "metadata": {"name": "calc-slow"},
+            "spec": {"target": {"type": "azure-container-apps"}, "server": {"image": "x:1"}, "suspend": True}}
+    result = mcp(cluster, cloud, "deploy", "-n", namespace, "-f", "-", "--wait", "--timeout", "2s", input=json.dumps(body))
+    assert result.returncode == 1 and "timed out after 2s" in result.stderr
+
+
+def test_namespace_comes_from_the_kubeconfig_context(cluster: Cluster, cloud: SimulatorThread, namespace: str,
+                                                     tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    shutil.copy(cluster.kubeconfig, kubeconfig)
+    subprocess.run([cluster.kubectl_path, "--kubeconfig", str(kubeconfig), "config", "set-context", "--current",
+                    f"--namespace={namespace}"], check=True, capture_output=True)
+    result = subprocess.run([PLUGIN, "--kubeconfig", str(kubeconfig), "outputs", "nothing-here"], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 1 and f'not found in namespace "{namespace}"' in result.stderr
