@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The simulator and the control-plane harness are test tooling, not part of the installed package.
+export PYTHONPATH := $(CURDIR)/sim:$(CURDIR)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 

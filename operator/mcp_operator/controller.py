@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from . import metrics
 from .api.models import McpDeploymentSpec, McpDeploymentStatus
 from .kube import Kube, SecretMissing
 from .reconcile import plan as planning
@@ -76,6 +78,13 @@ class Controller:
 
     # ----- one pass ---------------------------------------------------------------------------------
     async def reconcile(self, body: dict[str, Any], emit: EventSink) -> PassResult:
+        uid = body["metadata"].get("uid", "")
+        before = self.written.get(uid) or McpDeploymentStatus.model_validate(body.get("status") or {})
+        result = await self._reconcile_pass(body, emit)
+        _account(uid, before, result.status)
+        return result
+
+    async def _reconcile_pass(self, body: dict[str, Any], emit: EventSink) -> PassResult:
         meta = body["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
         generation = int(meta.get("generation", 0))
@@ -153,6 +162,7 @@ class Controller:
     def forget(self, uid: str) -> None:
         self.written.pop(uid, None)
         self.failures.pop(uid, None)
+        metrics.record_state(uid, None)
 
     async def delete(self, body: dict[str, Any], emit: EventSink) -> Deletion:
         meta = body["metadata"]
@@ -177,3 +187,23 @@ class Controller:
 
 async def _run(awaitable: Awaitable[Any]) -> None:
     await awaitable
+
+
+def _state(status: McpDeploymentStatus) -> str:
+    conditions = {c.type: c for c in status.conditions}
+    if conditions.get("Ready") and conditions["Ready"].reason == "Suspended":
+        return "Suspended"
+    for kind, state in (("Stalled", "Stalled"), ("Ready", "Ready"), ("Reconciling", "Progressing")):
+        if conditions.get(kind) and conditions[kind].status == "True":
+            return state
+    return "Progressing"
+
+
+def _account(uid: str, before: McpDeploymentStatus, after: McpDeploymentStatus) -> None:
+    """Metrics of one pass: its outcome, the resource's state, and how long a finished cloud operation took."""
+    state = _state(after)
+    metrics.RECONCILES.labels(state.lower()).inc()
+    metrics.record_state(uid, state)
+    if before.pending is not None and after.pending is None:
+        started = datetime.strptime(before.pending.started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        metrics.OPERATION_SECONDS.labels(before.pending.kind).observe((datetime.now(UTC) - started).total_seconds())

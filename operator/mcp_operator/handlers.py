@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from . import metrics
 from .api.models import GROUP, PLURAL, VERSION
 from .controller import Controller
 from .kube import Kube
@@ -41,6 +42,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         logging.getLogger(noisy).setLevel(logging.WARNING)
     kube, _namespace = await Kube.connect()
     memo.controller = Controller(Settings.from_env(), kube)
+    metrics.serve(memo.controller.settings.metrics_port)
 
 
 @kopf.on.cleanup()

@@ -39,6 +39,7 @@ class Settings:
     poll_interval: float = 5.0  # fallback delay while a cloud operation runs (ARM's Retry-After wins)
     max_backoff: float = 300.0
     namespaces: tuple[str, ...] = field(default_factory=tuple)  # empty: cluster-wide
+    metrics_port: int = 9090  # 0: no metrics endpoint
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,4 +57,5 @@ class Settings:
             poll_interval=_float("MCP_POLL_INTERVAL", 5.0),
             max_backoff=_float("MCP_MAX_BACKOFF", 300.0),
             namespaces=namespaces,
+            metrics_port=int(os.environ.get("MCP_METRICS_PORT", "").strip() or 9090),
         )

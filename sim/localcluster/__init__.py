@@ -71,8 +71,8 @@ class Cluster:
         return result
 
     def apply_crds(self, crd_dir: Path, timeout: float = 60) -> None:
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd_dir))
-        for path in sorted(crd_dir.glob("*.yaml")):
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(crd_dir))
+        for path in sorted(p for p in crd_dir.glob("*.yaml") if p.name != "kustomization.yaml"):
             name = self.kubectl("get", "-f", str(path), "-o", "jsonpath={.metadata.name}").stdout
             self.kubectl("wait", "--for=condition=Established", f"crd/{name}", f"--timeout={int(timeout)}s", timeout=timeout + 10)
 

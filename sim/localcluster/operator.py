@@ -28,6 +28,7 @@ def operator_environment(cluster: Cluster, sim_info: dict[str, Any], **overrides
         "MCP_DRIFT_INTERVAL": "30",
         "MCP_MAX_BACKOFF": "5",
         "PYTHONUNBUFFERED": "1",
+        "MCP_METRICS_PORT": "0",  # several operators may run at once in tests; a test that scrapes sets a port
     })
     env.update(overrides)
     return env

@@ -26,6 +26,7 @@ from azure.mgmt.appcontainers import models
 from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
+from ... import metrics
 from ...reconcile.desired import CREATED_BY_TAG, OPERATOR_NAME, Desired
 from ...settings import Settings
 from ..base import Accepted, Deletion, Observed, TerminalError, TransientError
@@ -50,6 +51,7 @@ def classify(error: Exception) -> Exception:
     if isinstance(error, ClientAuthenticationError) and getattr(error, "status_code", None) is None:
         return TerminalError("CredentialsInvalid", f"could not get an Azure token: {error.message}")
     if isinstance(error, ServiceRequestError | ServiceResponseError | TimeoutError | aiohttp.ClientError):
+        metrics.count_arm_connection_error()
         return TransientError("ConnectionError", f"connection to Azure failed: {error}")
     if isinstance(error, HttpResponseError):
         code = error.error.code if error.error is not None and error.error.code else str(error.status_code)
@@ -78,7 +80,7 @@ class ContainerAppsTarget:
     def __init__(self, settings: Settings, credential: AsyncTokenCredential, subscription_id: str):
         self.settings = settings
         options: dict[str, Any] = {"base_url": settings.arm_endpoint, "credential_scopes": [settings.arm_scope],
-                                   "polling_interval": settings.poll_interval}
+                                   "polling_interval": settings.poll_interval, "raw_response_hook": metrics.count_arm_response}
         if settings.ca_bundle:
             options["connection_verify"] = settings.ca_bundle
         self.apps = ContainerAppsAPIClient(credential, subscription_id, **options)
