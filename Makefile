@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)/sim:$(CURDIR)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install envtest generate lint test unit contract e2e demo sim bench clean
+.PHONY: help install envtest helm generate lint test unit contract e2e demo sim bench clean
 
 help:
 	@echo "make demo      run the operator end to end on a local control plane and ARM simulator"
@@ -30,6 +30,9 @@ install: $(STAMP)
 envtest:
 	@bash hack/envtest/fetch.sh
 
+helm:
+	@bash hack/helm/fetch.sh
+
 generate: $(STAMP)
 	$(BIN)/python -m mcp_operator.api.generate
 
@@ -38,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The control plane is obtained first so that a slow first build is not counted against a test's timeout.
-test: $(STAMP) envtest
+test: $(STAMP) envtest helm
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
@@ -47,7 +50,7 @@ unit: $(STAMP)
 contract: $(STAMP)
 	$(BIN)/python -m pytest tests/contract $(PYTEST_ARGS)
 
-e2e: $(STAMP) envtest
+e2e: $(STAMP) envtest helm
 	$(BIN)/python -m pytest tests/controlplane tests/e2e $(PYTEST_ARGS)
 
 demo: $(STAMP) envtest

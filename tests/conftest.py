@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,15 @@ FAST_LATENCY = {
     "provider.register": 0.2, "resourceGroup.delete": 0.2, "environment.create": 0.3, "environment.delete": 0.2,
     "containerApp.create": 0.3, "containerApp.update": 0.3, "containerApp.delete": 0.2, "revision.activate": 0.1,
 }
+
+
+@pytest.fixture(scope="session")
+def helm_bin() -> str:
+    """helm of the pinned release (hack/helm/fetch.sh: $HELM_BIN, the cache, or a build from its Go module)."""
+    result = subprocess.run(["bash", str(REPO_ROOT / "hack" / "helm" / "fetch.sh")], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.fail(result.stderr)
+    return result.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")

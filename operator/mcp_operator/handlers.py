@@ -17,14 +17,21 @@ from .settings import Settings
 FINALIZER = f"{GROUP}/cleanup"
 
 
-class _QuietWakeups(logging.Filter):
-    """The wake-up hook runs on every watch event; its success is not news."""
+class _HandlerNoise(logging.Filter):
+    """The wake-up hook runs on every watch event: its success is not news. A deletion that waits for the cloud
+    is progress, not an error: kopf reports each wait as a failure, which would also post Warning Events."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "wake_on_spec_change" not in record.getMessage()
+        message = record.getMessage()
+        if "wake_on_spec_change" in message:
+            return False
+        if "Handler 'clean_up' failed temporarily: " in message:
+            record.msg, record.args = "Deletion in progress: %s", (message.split("failed temporarily: ", 1)[1],)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
-logging.getLogger("kopf.objects").addFilter(_QuietWakeups())
+logging.getLogger("kopf.objects").addFilter(_HandlerNoise())
 
 
 @kopf.on.startup()

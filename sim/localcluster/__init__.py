@@ -73,8 +73,7 @@ class Cluster:
     def apply_crds(self, crd_dir: Path, timeout: float = 60) -> None:
         self.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(crd_dir))
         for path in sorted(p for p in crd_dir.glob("*.yaml") if p.name != "kustomization.yaml"):
-            name = self.kubectl("get", "-f", str(path), "-o", "jsonpath={.metadata.name}").stdout
-            self.kubectl("wait", "--for=condition=Established", f"crd/{name}", f"--timeout={int(timeout)}s", timeout=timeout + 10)
+            self.kubectl("wait", "--for=condition=Established", "-f", str(path), f"--timeout={int(timeout)}s", timeout=timeout + 10)
 
     def kubeconfig_for_token(self, token: str, path: Path) -> Path:
         """A kubeconfig that authenticates with ``token`` alone (e.g. a ServiceAccount's, from TokenRequest)."""

@@ -1,0 +1,161 @@
+"""What ships: the Helm chart, the kustomize manifests and the image's wheel + entrypoint, on the real API server."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from armsim.testing import SimulatorThread
+from localcluster import Cluster, free_port
+from localcluster.operator import operator_environment
+from tests.conftest import REPO_ROOT
+from tests.e2e.conftest import Mcpd, manifest
+
+pytestmark = pytest.mark.e2e
+CHART = REPO_ROOT / "helm" / "mcp-operator"
+KUBE_VERSION = "1.37.2"
+
+
+def _ensure_namespaces(cluster: Cluster, *names: str) -> None:
+    for name in names:
+        if cluster.kubectl("get", "namespace", name, check=False).returncode != 0:
+            cluster.kubectl("create", "namespace", name)
+
+
+def _server_dry_run(cluster: Cluster, rendered: str) -> str:
+    result = cluster.kubectl("apply", "--dry-run=server", "--server-side", "--force-conflicts", "-f", "-", input=rendered,
+                             check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_helm_lint_passes(helm_bin: str) -> None:
+    result = subprocess.run([helm_bin, "lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+VALUES = {
+    "cluster-wide, workload identity": [],
+    "namespaced, secret credentials": ["--set", "watchNamespaces={team-a,team-b}", "--set", "azure.credentialMode=secret"],
+    "single replica, debug, private CA": ["--set", "replicas=1", "--set", "logLevel=debug",
+                                          "--set", "azure.caBundleConfigMap=corp-ca", "--set", "azure.clientId=abc"],
+}
+
+
+@pytest.mark.parametrize("values", list(VALUES), ids=list(VALUES))
+def test_helm_template_passes_server_side_dry_run(cluster: Cluster, helm_bin: str, values: str) -> None:
+    _ensure_namespaces(cluster, "mcp-system", "team-a", "team-b")
+    rendered = subprocess.run([helm_bin, "template", "mcp", str(CHART), "-n", "mcp-system", "--kube-version", KUBE_VERSION,
+                               "--include-crds", *VALUES[values]], capture_output=True, text=True, check=True).stdout
+    applied = _server_dry_run(cluster, rendered)
+    assert "deployment.apps/mcp-mcp-operator serverside-applied (server dry run)" in applied
+    deployment = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_helm_rejects_an_unknown_credential_mode(helm_bin: str) -> None:
+    result = subprocess.run([helm_bin, "template", "mcp", str(CHART), "--kube-version", KUBE_VERSION, "--set",
+                             "azure.credentialMode=password"], capture_output=True, text=True, check=False)
+    assert result.returncode != 0 and "azure.credentialMode must be workloadIdentity, secret or none" in result.stderr
+
+
+@pytest.mark.parametrize("kustomization", ["base", "overlays/namespaced", "overlays/aks-workload-identity"])
+def test_kustomize_output_passes_server_side_dry_run(cluster: Cluster, kustomization: str) -> None:
+    _ensure_namespaces(cluster, "mcp-system", "mcp-servers")
+    rendered = cluster.kubectl("kustomize", str(REPO_ROOT / "manifests" / kustomization)).stdout
+    applied = _server_dry_run(cluster, rendered)
+    assert "deployment.apps/mcp-operator serverside-applied (server dry run)" in applied
+    kinds = {d["kind"] for d in yaml.safe_load_all(rendered) if d}
+    assert {"CustomResourceDefinition", "ServiceAccount", "Deployment"} <= kinds
+    if kustomization == "overlays/namespaced":
+        assert "Role" in kinds and "ClusterKopfPeering" not in kinds
+
+
+def test_the_same_crd_ships_everywhere(cluster: Cluster, helm_bin: str) -> None:
+    crd = (REPO_ROOT / "crds" / "mcpdeployments.mcp.deploy.dev.yaml").read_text()
+    kustomized = cluster.kubectl("kustomize", str(REPO_ROOT / "manifests" / "base")).stdout
+    from_kustomize = next(d for d in yaml.safe_load_all(kustomized) if d and d["metadata"]["name"] == "mcpdeployments.mcp.deploy.dev")
+    original = yaml.safe_load(crd)
+    from_kustomize["metadata"].get("labels", {}).pop("app.kubernetes.io/part-of", None)
+    assert from_kustomize["spec"] == original["spec"]
+    assert (CHART / "crds" / "mcpdeployments.mcp.deploy.dev.yaml").read_text() == crd
+
+
+def _dockerfile_entrypoint() -> list[str]:
+    text = (REPO_ROOT / "Dockerfile").read_text()
+    found = re.search(r"^ENTRYPOINT (\[.*\])$", text, re.MULTILINE)
+    assert found, "the Dockerfile has an exec-form ENTRYPOINT"
+    return list(json.loads(found.group(1)))
+
+
+def test_dockerfile_final_stage_is_slim_non_root_and_without_build_tools() -> None:
+    text = (REPO_ROOT / "Dockerfile").read_text()
+    stages = re.split(r"^FROM ", text, flags=re.MULTILINE)[1:]
+    assert len(stages) == 2 and stages[1].startswith("python:3.11-slim")
+    final = stages[1]
+    assert re.search(r"^USER 65532", final, re.MULTILINE)
+    assert "apt-get" not in final and "gcc" not in final and "COPY operator" not in final
+
+
+@pytest.fixture(scope="module")
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built as the image builds it, installed into a fresh virtualenv."""
+    work = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(work / "dist"),
+                    str(REPO_ROOT)], check=True, capture_output=True, timeout=300)
+    wheel = next((work / "dist").glob("mcp_operator-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("mcp_operator/") for n in names)
+    assert not any(n.startswith(("armsim/", "localcluster/", "tests/")) for n in names), "test tooling is not shipped"
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)], capture_output=True, text=True,
+                             timeout=600, check=False)
+    assert install.returncode == 0, install.stderr[-3000:]
+    check = subprocess.run([str(venv / "bin" / "pip"), "check"], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout
+    return venv
+
+
+def test_the_image_entrypoint_runs_the_operator_from_the_installed_wheel(
+        cluster: Cluster, cloud: SimulatorThread, installed_wheel: Path, namespace: str, tmp_path: Path) -> None:
+    entrypoint = _dockerfile_entrypoint()
+    port = free_port()
+    command = [str(installed_wheel / "bin" / entrypoint[0]),
+               *(arg.replace("0.0.0.0:8080", f"127.0.0.1:{port}") for arg in entrypoint[1:]), "--namespace", namespace]
+    env = {**operator_environment(cluster, cloud.info), "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(tmp_path)}
+    env.pop("PYTHONPATH", None)
+    process = subprocess.Popen(command, env=env, stdout=open(tmp_path / "log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:  # noqa: S310
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None, (tmp_path / "log").read_text()
+                assert time.monotonic() < deadline, "the liveness endpoint never answered"
+                time.sleep(0.3)
+        mcpd = Mcpd(cluster, namespace, "calc-wheel")
+        mcpd.apply(manifest("calc-wheel"))
+        assert mcpd.wait_ready(60)["url"].startswith("https://calc-wheel.")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
