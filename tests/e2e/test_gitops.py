@@ -113,7 +113,7 @@ def test_kstatus_reading_for_flux(cluster: Cluster, operator: OperatorProcess, n
 
 
 def _metrics() -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as response:
         text = response.read().decode()
     found = {}
     for line in text.splitlines():

@@ -146,7 +146,7 @@ def test_the_image_entrypoint_runs_the_operator_from_the_installed_wheel(
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
                     assert response.status == 200
                     break
             except OSError:
