@@ -129,7 +129,9 @@ class Controller:
     async def _reconcile(self, desired: Desired, spec: McpDeploymentSpec, status: McpDeploymentStatus, generation: int,
                          namespace: str, name: str, emit: EventSink) -> PassResult:
         target = await self.target_for(desired, spec)
-        observed = await target.observe(desired)
+        observed = await target.observe(desired, detailed=planning.wants_detail(status, generation))
+        if planning.needs_detail(status, desired.revision_hash, observed):
+            observed = await target.observe(desired, detailed=True)
         decided = planning.plan(desired, status, observed, generation, spec.revision_history_limit,
                                 self.settings.poll_interval, self.settings.drift_interval)
         nxt, action = decided.status, decided.action

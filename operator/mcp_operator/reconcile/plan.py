@@ -96,8 +96,9 @@ def refresh_history(status: McpDeploymentStatus, observed: Observed) -> None:
     for record in status.revisions:
         found = observed.revision(record.name)
         if found is None:
-            record.state = "Pending" if record.state == "Pending" else "Gone"
-            record.traffic_weight = 0
+            if observed.complete:  # with only the app read, an unseen revision is unknown, not gone
+                record.state = "Pending" if record.state == "Pending" else "Gone"
+                record.traffic_weight = 0
             continue
         record.traffic_weight = observed.traffic.get(found.name.lower(), 0) if found.active else 0
         if found.failed:
@@ -123,6 +124,26 @@ def _trim(status: McpDeploymentStatus, limit: int, keep: set[str]) -> None:
 def _candidate(status: McpDeploymentStatus, revision_hash: str) -> RevisionRecord | None:
     matches = [r for r in status.revisions if r.hash == revision_hash and r.state != "Gone"]
     return matches[-1] if matches else None
+
+
+def wants_detail(status: McpDeploymentStatus, generation: int) -> bool:
+    """Whether a pass needs every revision, or the app alone will do (one read instead of two).
+
+    The app alone suffices for an idle, converged resource (the drift check) and while the very first
+    revision rolls out; anything else (updates, rollbacks, clean-up of old revisions) reads them all.
+    """
+    ready = any(c.type == READY and c.status == "True" for c in status.conditions)
+    idle = ready and status.observed_generation == generation and status.pending is None
+    first_rollout = status.revision_counter <= 1 and status.observed_generation == generation
+    return not (idle or first_rollout)
+
+
+def needs_detail(status: McpDeploymentStatus, revision_hash: str, observed: Observed) -> bool:
+    """After reading only the app: whether the spec's revision is among what that view shows."""
+    if observed.complete or not observed.exists:
+        return False
+    candidate = _candidate(status, revision_hash)
+    return candidate is not None and observed.revision(candidate.name) is None
 
 
 def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, generation: int, history_limit: int,
@@ -208,7 +229,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     standby = [r.name for r in reversed(nxt.revisions) if r.name != candidate.name and r.state == "Ready"][:1]
     keep = {candidate.name.lower(), *(s.lower() for s in standby)}
     extra = tuple(r.name for key, r in observed.revisions.items() if r.active and key not in keep and not r.failed
-                  and observed.traffic.get(key, 0) == 0)
+                  and observed.traffic.get(key, 0) == 0) if observed.complete else ()
     nxt.pending = None
     conditions_for(nxt, "ready", "Serving", f"revision {candidate.number} ({candidate.name}) serves 100% of traffic"
                    + (f" at {nxt.url}" if nxt.url else ""), generation, stamp)

@@ -63,6 +63,8 @@ class Observed:
     revisions: dict[str, ObservedRevision] = field(default_factory=dict)  # keyed by lower-case name
     traffic: dict[str, int] = field(default_factory=dict)  # lower-case revision name -> weight
     config_drift: tuple[str, ...] = ()  # human-readable differences of the non-revision settings
+    # False when only the app was read (revisions inferred from it): absent revisions are then unknown, not gone.
+    complete: bool = True
 
     def revision(self, name: str | None) -> ObservedRevision | None:
         return self.revisions.get(name.lower()) if name else None
@@ -93,7 +95,9 @@ class Deletion:
 
 
 class Target(Protocol):
-    async def observe(self, desired: Desired) -> Observed: ...
+    async def observe(self, desired: Desired, detailed: bool = True) -> Observed:
+        """The app and (when ``detailed``, or when the app alone cannot tell) all its revisions."""
+        ...
 
     async def apply(self, desired: Desired, secrets: dict[str, str], revision_suffix: str,
                     serving_revision: str | None) -> Accepted:

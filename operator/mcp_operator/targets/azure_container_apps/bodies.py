@@ -91,6 +91,36 @@ def config_drift(desired: Desired, app: dict[str, Any], secret_names: set[str]) 
     return tuple(found)
 
 
+def shallow_observed(app: dict[str, Any], config_drift_found: tuple[str, ...]) -> Observed:
+    """What the app body alone says about its revisions: the latest one, and those that receive traffic."""
+    props = app.get("properties") or {}
+    config = props.get("configuration") or {}
+    ingress_now = config.get("ingress") or {}
+    latest, latest_ready = props.get("latestRevisionName") or None, props.get("latestReadyRevisionName") or None
+    state = props.get("provisioningState")
+    image = str(((props.get("template") or {}).get("containers") or [{}])[0].get("image", ""))
+    traffic: dict[str, int] = {}
+    for entry in ingress_now.get("traffic") or []:
+        target = latest_ready if entry.get("latestRevision") else entry.get("revisionName")
+        if target and entry.get("weight"):
+            traffic[target.lower()] = traffic.get(target.lower(), 0) + int(entry["weight"])
+    revisions: dict[str, ObservedRevision] = {}
+    for name in traffic:  # traffic only ever goes to active revisions
+        revisions[name] = ObservedRevision(name=name, image="", active=True, provisioning="Provisioned", running="Running",
+                                           traffic_weight=traffic[name])
+    if latest:
+        if latest == latest_ready:
+            provisioning, running = "Provisioned", "Running"
+        elif state == "Failed":
+            provisioning, running = "Failed", "Failed"
+        else:
+            provisioning, running = "Provisioning", "Processing"
+        revisions[latest.lower()] = ObservedRevision(name=latest, image=image, active=True, provisioning=provisioning,
+                                                     running=running, traffic_weight=traffic.get(latest.lower(), 0))
+    return Observed(exists=True, provisioning_state=state, fqdn=ingress_now.get("fqdn"), latest_revision=latest,
+                    revisions=revisions, traffic=traffic, config_drift=config_drift_found, complete=False)
+
+
 def observed_from(app: dict[str, Any], revisions: list[dict[str, Any]], config_drift_found: tuple[str, ...]) -> Observed:
     props = app.get("properties") or {}
     ingress_now = (props.get("configuration") or {}).get("ingress") or {}

@@ -27,7 +27,7 @@ from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from ... import metrics
-from ...reconcile.desired import CREATED_BY_TAG, OPERATOR_NAME, Desired
+from ...reconcile.desired import CREATED_BY_TAG, OPERATOR_NAME, OWNER_TAG, Desired
 from ...settings import Settings
 from ..base import Accepted, Deletion, Observed, TerminalError, TransientError
 from . import bodies
@@ -44,6 +44,11 @@ def _retry_after(error: HttpResponseError) -> float | None:
         return float(headers.get("Retry-After", "")) if headers.get("Retry-After") else None
     except ValueError:
         return None
+
+
+def _retry_after_header(pipeline_response: Any, _deserialized: Any, _headers: Any) -> str | None:
+    value = pipeline_response.http_response.headers.get("Retry-After")
+    return str(value) if value is not None else None
 
 
 def classify(error: Exception) -> Exception:
@@ -96,7 +101,7 @@ class ContainerAppsTarget:
             await self.credential.close()
 
     # ----- reading ----------------------------------------------------------------------------------
-    async def observe(self, desired: Desired) -> Observed:
+    async def observe(self, desired: Desired, detailed: bool = True) -> Observed:
         # Registration first: on an unregistered subscription every Microsoft.App call answers 409, and the
         # SDK's built-in remedy registers while sleeping 10 s between checks inside the request.
         await self._ensure_provider()
@@ -109,9 +114,16 @@ class ContainerAppsTarget:
         except ResourceNotFoundError:
             return Observed(exists=False)
         body = app.as_dict()
+        tags = body.get("tags") or {}
+        if tags.get(CREATED_BY_TAG) == OPERATOR_NAME and tags.get(OWNER_TAG) not in (None, desired.owner):
+            raise TerminalError("AppOwnedByAnother", f"container app {desired.app_name} in {desired.resource_group} belongs to "
+                                f"McpDeployment {tags[OWNER_TAG]}; choose another spec.server.name or spec.azure.resourceGroup")
+        drift = bodies.config_drift(desired, body, {s.cloud_secret_name for s in desired.secret_env})
+        shallow = bodies.shallow_observed(body, drift)
+        if not detailed and shallow.provisioning_state != "Failed":
+            return shallow  # one read: enough to follow a first rollout or to check an idle resource
         revisions = [r.as_dict() async for r in self._revisions(desired)]
-        secret_names = {s.cloud_secret_name for s in desired.secret_env}
-        return bodies.observed_from(body, revisions, bodies.config_drift(desired, body, secret_names))
+        return bodies.observed_from(body, revisions, drift)
 
     async def _revisions(self, desired: Desired) -> AsyncIterator[Any]:
         try:
@@ -150,13 +162,11 @@ class ContainerAppsTarget:
         except (TerminalError, ResourceNotFoundError) as error:
             if isinstance(error, TerminalError) and error.reason not in ("ResourceNotFound", "404"):
                 raise
-            poller = await _call(self.apps.managed_environments.begin_create_or_update(
-                desired.resource_group, desired.environment,
-                models.ManagedEnvironment({"location": desired.location, "tags": bodies.tags(desired), "properties": {}}),
-                polling=False))
-            del poller
+            retry_after = await self._start(
+                self.apps.managed_environments.begin_create_or_update, desired.resource_group, desired.environment,
+                models.ManagedEnvironment({"location": desired.location, "tags": bodies.tags(desired), "properties": {}}))
             created.append(ENV_PREFIX + desired.environment)
-            return False, tuple(created), None
+            return False, tuple(created), retry_after
         state = env.properties.provisioning_state if env.properties else None
         if state == "Succeeded":
             self._ready_environments.add(key)
@@ -175,38 +185,38 @@ class ContainerAppsTarget:
         new_revision = f"{desired.app_name}--{revision_suffix}"
         body = bodies.app_body(desired, secrets, revision_suffix, serving_revision or new_revision)
         try:
-            await self._start(self.apps.container_apps.begin_create_or_update(desired.resource_group, desired.app_name,
-                                                                              models.ContainerApp(body), polling=False))
+            retry_after = await self._start(self.apps.container_apps.begin_create_or_update, desired.resource_group,
+                                            desired.app_name, models.ContainerApp(body))
         except TerminalError as error:
             if error.reason in ("ManagedEnvironmentNotFound", "ResourceGroupNotFound"):
                 self._ready_environments.discard((desired.resource_group.lower(), desired.environment.lower()))
                 raise TransientError("InfrastructureMissing", error.message) from error
             raise
-        return Accepted(retry_after=None, created_infrastructure=created)
+        return Accepted(retry_after=retry_after, created_infrastructure=created)
 
     async def shift_traffic(self, desired: Desired, revision: str, activate: bool) -> Accepted:
         if activate:
             await _call(self.apps.container_apps_revisions.activate_revision(desired.resource_group, desired.app_name, revision))
         patch = {"properties": {"configuration": {"ingress": {
             "targetPort": desired.target_port, "traffic": [{"revisionName": revision, "weight": 100}]}}}}
-        await self._start(self.apps.container_apps.begin_update(desired.resource_group, desired.app_name,
-                                                                models.ContainerApp(patch), polling=False))
-        return Accepted()
+        return Accepted(retry_after=await self._start(self.apps.container_apps.begin_update, desired.resource_group,
+                                                      desired.app_name, models.ContainerApp(patch)))
 
     async def update_configuration(self, desired: Desired, secrets: dict[str, str], serving_revision: str) -> Accepted:
         patch = {"properties": {"configuration": bodies.configuration(desired, secrets, serving_revision)}}
-        await self._start(self.apps.container_apps.begin_update(desired.resource_group, desired.app_name,
-                                                                models.ContainerApp(patch), polling=False))
-        return Accepted()
+        return Accepted(retry_after=await self._start(self.apps.container_apps.begin_update, desired.resource_group,
+                                                      desired.app_name, models.ContainerApp(patch)))
 
     async def deactivate(self, desired: Desired, revisions: list[str]) -> None:
         for revision in revisions:
             await _call(self.apps.container_apps_revisions.deactivate_revision(desired.resource_group, desired.app_name, revision))
 
     @staticmethod
-    async def _start(begin: Awaitable[Any]) -> None:
-        """Sends the initial request of a long-running operation and returns without polling."""
-        await _call(begin)
+    async def _start(begin: Callable[..., Awaitable[Any]], *args: Any) -> float | None:
+        """Sends the initial request of a long-running operation without polling; returns its Retry-After."""
+        poller = await _call(begin(*args, polling=False, cls=_retry_after_header))
+        value = await poller.result()
+        return float(value) if value not in (None, "") else None
 
     # ----- deleting ---------------------------------------------------------------------------------
     async def delete(self, desired: Desired) -> Deletion:
@@ -215,8 +225,7 @@ class ContainerAppsTarget:
         observed = await self.observe(desired)
         if observed.exists:
             if observed.provisioning_state != "Deleting":
-                await self._start(self.apps.container_apps.begin_delete(desired.resource_group, desired.app_name,
-                                                                        polling=False))
+                await self._start(self.apps.container_apps.begin_delete, desired.resource_group, desired.app_name)
             return Deletion(done=False, notes=(f"deleting container app {desired.app_name}",))
         notes: list[str] = []
         for step in (self._delete_environment, self._delete_resource_group):
@@ -238,8 +247,7 @@ class ContainerAppsTarget:
         if env.properties and env.properties.provisioning_state == "ScheduledForDelete":
             return True, f"deleting managed environment {desired.environment}"
         try:
-            await self._start(self.apps.managed_environments.begin_delete(desired.resource_group, desired.environment,
-                                                                          polling=False))
+            await self._start(self.apps.managed_environments.begin_delete, desired.resource_group, desired.environment)
         except TerminalError as error:
             if error.reason.startswith("ManagedEnvironmentHas") or "409" in error.reason:
                 return False, f"kept managed environment {desired.environment}: other container apps still use it"
@@ -259,7 +267,7 @@ class ContainerAppsTarget:
         remaining = [str(r.name) async for r in self.resources.resources.list_by_resource_group(rg)]
         if remaining:
             return False, f"kept resource group {rg}: it still holds {', '.join(sorted(remaining))}"
-        await self._start(self.resources.resource_groups.begin_delete(rg, polling=False))
+        await self._start(self.resources.resource_groups.begin_delete, rg)
         return True, f"deleting resource group {rg}"
 
     # ----- logs ---------------------------------------------------------------------------------------
