@@ -8,7 +8,7 @@ intent) and after it, so a crash at any point loses nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from .reconcile import plan as planning
 from .reconcile.desired import Desired, SpecError, resolve
 from .settings import Settings
 from .targets.azure_container_apps import credentials
-from .targets.azure_container_apps.target import ContainerAppsTarget
+from .targets.azure_container_apps.target import ContainerAppsTarget, SharedSession
 from .targets.base import Deletion, Target, TerminalError, TransientError
 
 log = logging.getLogger(__name__)
@@ -44,19 +44,28 @@ class Controller:
     # The status this process last wrote, by uid: only the operator writes status, and the watch that
     # delivers our own patch can lag behind the next pass.
     written: dict[str, McpDeploymentStatus] = field(default_factory=dict)
+    session: SharedSession | None = None
 
     async def close(self) -> None:
         for target in self.targets.values():
             await target.close()
         self.targets.clear()
+        if self.session:
+            await self.session.close()
+
+    def _session(self) -> SharedSession:
+        if self.session is None:
+            self.session = SharedSession(self.settings)  # needs the running loop, hence not at construction
+        return self.session
 
     # ----- the cloud side ---------------------------------------------------------------------------
     async def target_for(self, desired: Desired, spec: McpDeploymentSpec) -> Target:
         if spec.credentials is None:
             key: tuple[str, ...] = (desired.subscription_id, "operator-identity")
             if key not in self.targets:
-                self.targets[key] = ContainerAppsTarget(self.settings, credentials.operator_identity(self.settings),
-                                                        desired.subscription_id)
+                session = self._session()
+                self.targets[key] = ContainerAppsTarget(
+                    self.settings, credentials.operator_identity(self.settings, session.options()), desired.subscription_id, session)
             return self.targets[key]
         secret_name = spec.credentials.secret_ref.name
         data, version = await self.kube.secret_data(desired.namespace, secret_name)
@@ -65,8 +74,9 @@ class Controller:
             stale = [k for k in self.targets if k[:3] == key[:3]]
             for old in stale:  # the Secret changed: drop clients built from its previous version
                 await self.targets.pop(old).close()
-            credential = credentials.from_secret(self.settings, data, f"{desired.namespace}/{secret_name}")
-            self.targets[key] = ContainerAppsTarget(self.settings, credential, desired.subscription_id)
+            session = self._session()
+            credential = credentials.from_secret(self.settings, data, f"{desired.namespace}/{secret_name}", session.options())
+            self.targets[key] = ContainerAppsTarget(self.settings, credential, desired.subscription_id, session)
         return self.targets[key]
 
     async def secret_values(self, desired: Desired) -> dict[str, str]:
@@ -148,11 +158,13 @@ class Controller:
                 if created not in nxt.created_infrastructure:
                     nxt.created_infrastructure.append(created)
                     emit("Normal", "CreatedInfrastructure", f"created {created} (tagged as owned by {desired.owner})")
-            decided.requeue_after = accepted.retry_after or decided.requeue_after
+            decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
         elif isinstance(action, planning.Shift):
-            await _run(target.shift_traffic(desired, action.revision, action.activate))
+            accepted = await target.shift_traffic(desired, action.revision, action.activate)
+            decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
         elif isinstance(action, planning.Configure):
-            await _run(target.update_configuration(desired, await self.secret_values(desired), action.serving))
+            accepted = await target.update_configuration(desired, await self.secret_values(desired), action.serving)
+            decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
         elif isinstance(action, planning.Deactivate):
             await target.deactivate(desired, list(action.revisions))
         for kind, reason, message in decided.events:
@@ -187,8 +199,9 @@ class Controller:
         return deletion
 
 
-async def _run(awaitable: Awaitable[Any]) -> None:
-    await awaitable
+def _after(retry_after: float | None, default: float | None) -> float | None:
+    """ARM's Retry-After for the operation just started (0 included) wins over the planner's default."""
+    return retry_after if retry_after is not None else default
 
 
 def _state(status: McpDeploymentStatus) -> str:

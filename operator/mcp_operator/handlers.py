@@ -47,8 +47,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.batching.worker_limit = None
     for noisy in ("azure", "aiohttp.access", "kubernetes_asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    kube, _namespace = await Kube.connect()
-    memo.controller = Controller(Settings.from_env(), kube)
+    operator_settings = Settings.from_env()
+    kube, _namespace = await Kube.connect(connections=operator_settings.kube_connections)
+    memo.controller = Controller(operator_settings, kube)
     metrics.serve(memo.controller.settings.metrics_port)
 
 

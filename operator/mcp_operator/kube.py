@@ -36,10 +36,12 @@ class Kube:
         self.core = client.CoreV1Api(api)
 
     @classmethod
-    async def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> tuple[Kube, str]:
+    async def connect(cls, kubeconfig: str | None = None, context: str | None = None,
+                      connections: int = 8) -> tuple[Kube, str]:
         """A client, and the namespace of the chosen context (in-cluster: the pod's service account namespace)."""
         kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
         configuration = client.Configuration()
+        configuration.connection_pool_maxsize = connections
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             namespace_file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"

@@ -40,6 +40,8 @@ class Settings:
     max_backoff: float = 300.0
     namespaces: tuple[str, ...] = field(default_factory=tuple)  # empty: cluster-wide
     metrics_port: int = 9090  # 0: no metrics endpoint
+    arm_connections: int = 16  # concurrent connections to Azure (and the identity platform)
+    kube_connections: int = 8  # concurrent connections to the Kubernetes API for status and Secrets
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,4 +60,5 @@ class Settings:
             max_backoff=_float("MCP_MAX_BACKOFF", 300.0),
             namespaces=namespaces,
             metrics_port=int(os.environ.get("MCP_METRICS_PORT", "").strip() or 9090),
+            arm_connections=int(_float("MCP_ARM_CONNECTIONS", 16)),
         )

@@ -73,6 +73,7 @@ class RecordedRequest:
     klass: str
     status: int
     subscription: str | None = None
+    seconds: float = 0.0  # time the simulator spent answering (including simulated request latency)
 
 
 @dataclass
@@ -315,6 +316,7 @@ class Simulator:
         response.headers["x-ms-request-id"] = str(uuid.uuid4())
         response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-client-request-id", str(uuid.uuid4()))
         record.status = response.status
+        record.seconds = time.monotonic() - started
         return response
 
     def _take_fault(self, method: str, path: str, operation: str) -> Fault | None:

@@ -291,7 +291,7 @@ async def cmd_logs(args: argparse.Namespace) -> int:
     from ..reconcile.desired import resolve
     from ..settings import Settings
     from ..targets.azure_container_apps.credentials import operator_identity
-    from ..targets.azure_container_apps.target import ContainerAppsTarget
+    from ..targets.azure_container_apps.target import ContainerAppsTarget, SharedSession
 
     async with Cluster(args) as cluster:
         body = await cluster.require(args.name)
@@ -305,12 +305,14 @@ async def cmd_logs(args: argparse.Namespace) -> int:
         settings = Settings(**{**settings.__dict__, "default_subscription_id": effective["subscriptionId"],
                                "default_location": effective.get("location")})
     desired = resolve(spec, args.name, namespace, settings)
-    target = ContainerAppsTarget(settings, operator_identity(settings), desired.subscription_id)
+    session = SharedSession(settings)
+    target = ContainerAppsTarget(settings, operator_identity(settings, session.options()), desired.subscription_id, session)
     try:
         async for line in target.logs(desired, args.revision, args.tail, args.follow):
             print(line, flush=True)
     finally:
         await target.close()
+        await session.close()
     return 0
 
 

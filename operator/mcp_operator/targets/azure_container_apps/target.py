@@ -8,8 +8,11 @@ Retry-After, 5xx, dropped connections) are azure-core's own retry policy.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -22,6 +25,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.mgmt.appcontainers import models
 from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
@@ -81,18 +85,46 @@ async def _call(awaitable: Awaitable[T]) -> T:
         raise classify(error) from error
 
 
+class SharedSession:
+    """One aiohttp session (and TLS context) for every Azure client and credential of the process.
+
+    Left to itself, azure-core gives every client its own connection pool, and with a CA bundle path it
+    builds a new SSLContext for every request, which defeats connection reuse: each request pays a TLS
+    handshake and the pool fills with idle connections.
+    """
+
+    def __init__(self, settings: Settings):
+        # A bounded pool: each TLS connection holds buffers of its own, and ARM's throttling makes more than a
+        # few dozen requests in flight pointless. Requests beyond the limit wait for a free connection.
+        context: ssl.SSLContext | bool = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=settings.arm_connections),
+                                             trust_env=True)
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for one SDK client or credential (each gets its own transport over the shared session)."""
+        return {"transport": AioHttpTransport(session=self.session, session_owner=False)}
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
 class ContainerAppsTarget:
-    def __init__(self, settings: Settings, credential: AsyncTokenCredential, subscription_id: str):
+    def __init__(self, settings: Settings, credential: AsyncTokenCredential, subscription_id: str, session: SharedSession):
         self.settings = settings
         options: dict[str, Any] = {"base_url": settings.arm_endpoint, "credential_scopes": [settings.arm_scope],
                                    "polling_interval": settings.poll_interval, "raw_response_hook": metrics.count_arm_response}
-        if settings.ca_bundle:
-            options["connection_verify"] = settings.ca_bundle
-        self.apps = ContainerAppsAPIClient(credential, subscription_id, **options)
-        self.resources = ResourceManagementClient(credential, subscription_id, **options)
+        self.apps = ContainerAppsAPIClient(credential, subscription_id, **options, **session.options())
+        self.resources = ResourceManagementClient(credential, subscription_id, **options, **session.options())
         self.credential = credential
+        # Shared infrastructure (provider registration, resource group, environment) is checked by one resource at
+        # a time, and a negative answer is trusted until it is worth asking again: a fleet waiting for one
+        # environment costs one read per poll, not one per resource.
         self._registered = False
+        self._provider_lock = asyncio.Lock()
+        self._provider_recheck = 0.0
         self._ready_environments: set[tuple[str, str]] = set()  # (resource group, environment), known to exist
+        self._environment_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._environment_recheck: dict[tuple[str, str], float] = {}
 
     async def close(self) -> None:
         await self.apps.close()
@@ -105,6 +137,9 @@ class ContainerAppsTarget:
         # Registration first: on an unregistered subscription every Microsoft.App call answers 409, and the
         # SDK's built-in remedy registers while sleeping 10 s between checks inside the request.
         await self._ensure_provider()
+        key = (desired.resource_group.lower(), desired.environment.lower())
+        if key not in self._ready_environments and time.monotonic() < self._environment_recheck.get(key, 0.0):
+            return Observed(exists=False)  # its environment is still being created: the app cannot exist yet
         try:
             app = await _call(self.apps.container_apps.get(desired.resource_group, desired.app_name))
         except TerminalError as error:
@@ -136,15 +171,22 @@ class ContainerAppsTarget:
     async def _ensure_provider(self) -> None:
         if self._registered:
             return
-        provider = await _call(self.resources.providers.get(PROVIDER))
-        state = provider.registration_state
-        if state == "Registered":
-            self._registered = True
-            return
-        if state in (None, "NotRegistered", "Unregistered"):
-            await _call(self.resources.providers.register(PROVIDER))
+        async with self._provider_lock:
+            if self._registered:
+                return
+            wait = self._provider_recheck - time.monotonic()
+            if wait <= 0:
+                provider = await _call(self.resources.providers.get(PROVIDER))
+                state = provider.registration_state
+                if state == "Registered":
+                    self._registered = True
+                    return
+                if state in (None, "NotRegistered", "Unregistered"):
+                    await _call(self.resources.providers.register(PROVIDER))
+                wait = self.settings.poll_interval
+                self._provider_recheck = time.monotonic() + wait
         raise TransientError("RegisteringProvider", f"registering resource provider {PROVIDER} in the subscription "
-                                                    "(a one-time step that can take minutes)", self.settings.poll_interval)
+                                                    "(a one-time step that can take minutes)", wait)
 
     async def _ensure_infrastructure(self, desired: Desired) -> tuple[bool, tuple[str, ...], float | None]:
         """(environment ready, what was created now, when to look again)."""
@@ -152,6 +194,18 @@ class ContainerAppsTarget:
         if key in self._ready_environments:
             return True, (), None
         await self._ensure_provider()
+        async with self._environment_locks.setdefault(key, asyncio.Lock()):
+            if key in self._ready_environments:
+                return True, (), None
+            wait = self._environment_recheck.get(key, 0.0) - time.monotonic()
+            if wait > 0:
+                return False, (), wait
+            ready, created, retry_after = await self._check_infrastructure(desired, key)
+            if not ready:
+                self._environment_recheck[key] = time.monotonic() + (retry_after or self.settings.poll_interval)
+            return ready, created, retry_after
+
+    async def _check_infrastructure(self, desired: Desired, key: tuple[str, str]) -> tuple[bool, tuple[str, ...], float | None]:
         created: list[str] = []
         if not await _call(self.resources.resource_groups.check_existence(desired.resource_group)):
             await _call(self.resources.resource_groups.create_or_update(
@@ -283,8 +337,6 @@ class ContainerAppsTarget:
         headers = {"Authorization": f"Bearer {token.properties.token}"}
         ssl_option: Any = True
         if self.settings.ca_bundle:
-            import ssl
-
             ssl_option = ssl.create_default_context(cafile=self.settings.ca_bundle)
         async with aiohttp.ClientSession() as session, session.get(url, params=params, headers=headers, ssl=ssl_option) as response:
             if response.status != 200:
