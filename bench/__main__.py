@@ -153,8 +153,8 @@ def environment(latency: dict[str, float], retry_after: int, throttling: bool = 
         cluster.apply_crds(ROOT / "crds")
         sim_config = SimulatorConfig(openapi=default_openapi(), retry_after=retry_after, throttling=throttling, latency=latency)
         with running_simulator(sim_config) as sim:
-            env = operator_environment(cluster, sim.info, MCP_POLL_INTERVAL="1", MCP_DRIFT_INTERVAL="300", MCP_MAX_BACKOFF="30",
-                                       **(operator_env or {}))
+            overrides = {"MCP_POLL_INTERVAL": "1", "MCP_DRIFT_INTERVAL": "300", "MCP_MAX_BACKOFF": "30", **(operator_env or {})}
+            env = operator_environment(cluster, sim.info, **overrides)
             operator = OperatorProcess(env, workdir / "operator.log", ("--namespace", "bench")).start()
             cluster.kubectl("create", "namespace", "bench")
             operator.wait_started()

@@ -14,7 +14,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 from azure.core.credentials_async import AsyncTokenCredential
@@ -25,6 +25,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.mgmt.appcontainers import models
 from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
@@ -77,12 +78,37 @@ def classify(error: Exception) -> Exception:
     return error
 
 
-async def _call(awaitable: Awaitable[T]) -> T:
-    try:
-        return await awaitable
-    except (HttpResponseError, ServiceRequestError, ServiceResponseError, ClientAuthenticationError, TimeoutError,
-            aiohttp.ClientError) as error:
-        raise classify(error) from error
+class ThrottlePacer:
+    """Shares ARM's throttling verdict among all resources of one subscription and identity.
+
+    After a 429 no request of that class (reads, writes, deletes) is sent before its Retry-After, and the
+    waiting ones then go out spaced at ARM's documented refill rate instead of all at once: a fleet
+    that hits the bucket drains it at the rate it refills rather than in storms of rejected requests.
+    """
+
+    REFILL_PER_SECOND: ClassVar[dict[str, float]] = {"reads": 25.0, "writes": 10.0, "deletes": 10.0}
+
+    def __init__(self) -> None:
+        self._blocked_until = dict.fromkeys(self.REFILL_PER_SECOND, 0.0)
+        self._next_slot = dict.fromkeys(self.REFILL_PER_SECOND, 0.0)
+
+    async def admit(self, klass: str) -> None:
+        now = time.monotonic()
+        if now >= self._blocked_until[klass]:
+            return
+        slot = max(self._blocked_until[klass], self._next_slot[klass])
+        self._next_slot[klass] = slot + 1 / self.REFILL_PER_SECOND[klass]
+        await asyncio.sleep(slot - now)
+
+    def throttled(self, klass: str, retry_after: float) -> None:
+        self._blocked_until[klass] = max(self._blocked_until[klass], time.monotonic() + retry_after)
+
+
+class _RetryButNotThrottling(AsyncRetryPolicy):  # type: ignore[type-arg]
+    """azure-core's retries for dropped connections and 5xx; 429s go to the ThrottlePacer, which paces them."""
+
+    def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
+        return bool(response.http_response.status_code != 429 and super().is_retry(settings, response))
 
 
 class SharedSession:
@@ -113,8 +139,12 @@ class ContainerAppsTarget:
         self.settings = settings
         options: dict[str, Any] = {"base_url": settings.arm_endpoint, "credential_scopes": [settings.arm_scope],
                                    "polling_interval": settings.poll_interval, "raw_response_hook": metrics.count_arm_response}
-        self.apps = ContainerAppsAPIClient(credential, subscription_id, **options, **session.options())
-        self.resources = ResourceManagementClient(credential, subscription_id, **options, **session.options())
+        self.apps = ContainerAppsAPIClient(credential, subscription_id, retry_policy=_RetryButNotThrottling(), **options,
+                                           **session.options())
+        self.resources = ResourceManagementClient(credential, subscription_id, retry_policy=_RetryButNotThrottling(), **options,
+                                                  **session.options())
+        self.pacer = ThrottlePacer()
+        self.throttle_patience = 120.0  # seconds one call may wait out throttling before the pass gives up
         self.credential = credential
         # Shared infrastructure (provider registration, resource group, environment) is checked by one resource at
         # a time, and a negative answer is trusted until it is worth asking again: a fleet waiting for one
@@ -125,6 +155,24 @@ class ContainerAppsTarget:
         self._ready_environments: set[tuple[str, str]] = set()  # (resource group, environment), known to exist
         self._environment_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._environment_recheck: dict[tuple[str, str], float] = {}
+
+    async def _arm(self, klass: str, request: Callable[[], Awaitable[T]]) -> T:
+        """One ARM call of ``klass`` (reads, writes, deletes), paced while ARM throttles, errors classified."""
+        deadline = time.monotonic() + self.throttle_patience
+        while True:
+            await self.pacer.admit(klass)
+            try:
+                return await request()
+            except HttpResponseError as error:
+                if error.status_code == 429:
+                    retry_after = _retry_after(error) or 1.0
+                    self.pacer.throttled(klass, retry_after)
+                    if time.monotonic() + retry_after < deadline:
+                        continue
+                raise classify(error) from error
+            except (ServiceRequestError, ServiceResponseError, ClientAuthenticationError, TimeoutError,
+                    aiohttp.ClientError) as error:
+                raise classify(error) from error
 
     async def close(self) -> None:
         await self.apps.close()
@@ -141,7 +189,7 @@ class ContainerAppsTarget:
         if key not in self._ready_environments and time.monotonic() < self._environment_recheck.get(key, 0.0):
             return Observed(exists=False)  # its environment is still being created: the app cannot exist yet
         try:
-            app = await _call(self.apps.container_apps.get(desired.resource_group, desired.app_name))
+            app = await self._arm("reads", lambda: self.apps.container_apps.get(desired.resource_group, desired.app_name))
         except TerminalError as error:
             if error.reason in ("ResourceNotFound", "ResourceGroupNotFound", "404"):
                 return Observed(exists=False)
@@ -176,13 +224,13 @@ class ContainerAppsTarget:
                 return
             wait = self._provider_recheck - time.monotonic()
             if wait <= 0:
-                provider = await _call(self.resources.providers.get(PROVIDER))
+                provider = await self._arm("reads", lambda: self.resources.providers.get(PROVIDER))
                 state = provider.registration_state
                 if state == "Registered":
                     self._registered = True
                     return
                 if state in (None, "NotRegistered", "Unregistered"):
-                    await _call(self.resources.providers.register(PROVIDER))
+                    await self._arm("writes", lambda: self.resources.providers.register(PROVIDER))
                 wait = self.settings.poll_interval
                 self._provider_recheck = time.monotonic() + wait
         raise TransientError("RegisteringProvider", f"registering resource provider {PROVIDER} in the subscription "
@@ -207,12 +255,13 @@ class ContainerAppsTarget:
 
     async def _check_infrastructure(self, desired: Desired, key: tuple[str, str]) -> tuple[bool, tuple[str, ...], float | None]:
         created: list[str] = []
-        if not await _call(self.resources.resource_groups.check_existence(desired.resource_group)):
-            await _call(self.resources.resource_groups.create_or_update(
+        if not await self._arm("reads", lambda: self.resources.resource_groups.check_existence(desired.resource_group)):
+            await self._arm("writes", lambda: self.resources.resource_groups.create_or_update(
                 desired.resource_group, {"location": desired.location, "tags": bodies.tags(desired)}))
             created.append(RG_PREFIX + desired.resource_group)
         try:
-            env = await _call(self.apps.managed_environments.get(desired.resource_group, desired.environment))
+            env = await self._arm("reads", lambda: self.apps.managed_environments.get(
+                desired.resource_group, desired.environment))
         except (TerminalError, ResourceNotFoundError) as error:
             if isinstance(error, TerminalError) and error.reason not in ("ResourceNotFound", "404"):
                 raise
@@ -250,7 +299,8 @@ class ContainerAppsTarget:
 
     async def shift_traffic(self, desired: Desired, revision: str, activate: bool) -> Accepted:
         if activate:
-            await _call(self.apps.container_apps_revisions.activate_revision(desired.resource_group, desired.app_name, revision))
+            await self._arm("writes", lambda: self.apps.container_apps_revisions.activate_revision(
+                desired.resource_group, desired.app_name, revision))
         patch = {"properties": {"configuration": {"ingress": {
             "targetPort": desired.target_port, "traffic": [{"revisionName": revision, "weight": 100}]}}}}
         return Accepted(retry_after=await self._start(self.apps.container_apps.begin_update, desired.resource_group,
@@ -263,12 +313,13 @@ class ContainerAppsTarget:
 
     async def deactivate(self, desired: Desired, revisions: list[str]) -> None:
         for revision in revisions:
-            await _call(self.apps.container_apps_revisions.deactivate_revision(desired.resource_group, desired.app_name, revision))
+            await self._arm("writes", lambda name=revision: self.apps.container_apps_revisions.deactivate_revision(  # type: ignore[misc]
+                desired.resource_group, desired.app_name, name))
 
-    @staticmethod
-    async def _start(begin: Callable[..., Awaitable[Any]], *args: Any) -> float | None:
+    async def _start(self, begin: Callable[..., Awaitable[Any]], *args: Any) -> float | None:
         """Sends the initial request of a long-running operation without polling; returns its Retry-After."""
-        poller = await _call(begin(*args, polling=False, cls=_retry_after_header))
+        klass = "deletes" if begin.__name__ == "begin_delete" else "writes"
+        poller = await self._arm(klass, lambda: begin(*args, polling=False, cls=_retry_after_header))
         value = await poller.result()
         return float(value) if value not in (None, "") else None
 
@@ -290,10 +341,11 @@ class ContainerAppsTarget:
         return Deletion(done=True, notes=tuple(notes))
 
     async def _delete_environment(self, desired: Desired) -> tuple[bool, str]:
-        if not await _call(self.resources.resource_groups.check_existence(desired.resource_group)):
+        if not await self._arm("reads", lambda: self.resources.resource_groups.check_existence(desired.resource_group)):
             return False, f"resource group {desired.resource_group} is gone"
         try:
-            env = await _call(self.apps.managed_environments.get(desired.resource_group, desired.environment))
+            env = await self._arm("reads", lambda: self.apps.managed_environments.get(
+                desired.resource_group, desired.environment))
         except (TerminalError, ResourceNotFoundError):
             return False, f"managed environment {desired.environment} is gone"
         if (env.tags or {}).get(CREATED_BY_TAG) != OPERATOR_NAME:
@@ -311,9 +363,9 @@ class ContainerAppsTarget:
 
     async def _delete_resource_group(self, desired: Desired) -> tuple[bool, str]:
         rg = desired.resource_group
-        if not await _call(self.resources.resource_groups.check_existence(rg)):
+        if not await self._arm("reads", lambda: self.resources.resource_groups.check_existence(rg)):
             return False, f"resource group {rg} is gone"
-        group = await _call(self.resources.resource_groups.get(rg))
+        group = await self._arm("reads", lambda: self.resources.resource_groups.get(rg))
         if (group.tags or {}).get(CREATED_BY_TAG) != OPERATOR_NAME:
             return False, f"kept resource group {rg}: not created by {OPERATOR_NAME}"
         if group.properties and group.properties.provisioning_state == "Deleting":
@@ -326,8 +378,9 @@ class ContainerAppsTarget:
 
     # ----- logs ---------------------------------------------------------------------------------------
     async def logs(self, desired: Desired, revision: str | None, tail: int, follow: bool) -> AsyncIterator[str]:
-        app = await _call(self.apps.container_apps.get(desired.resource_group, desired.app_name))
-        token = await _call(self.apps.container_apps.get_auth_token(desired.resource_group, desired.app_name))
+        app = await self._arm("reads", lambda: self.apps.container_apps.get(desired.resource_group, desired.app_name))
+        token = await self._arm("writes", lambda: self.apps.container_apps.get_auth_token(
+            desired.resource_group, desired.app_name))
         endpoint = app.properties.event_stream_endpoint if app.properties else None
         if not endpoint or not token.properties:
             raise TerminalError("NoLogStream", f"container app {desired.app_name} has no log stream endpoint")
