@@ -12,7 +12,7 @@ from . import metrics
 from .api.models import GROUP, PLURAL, VERSION
 from .controller import Controller
 from .kube import Kube
-from .settings import Settings
+from .settings import Settings, proxies_configured
 
 FINALIZER = f"{GROUP}/cleanup"
 
@@ -43,6 +43,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 600
     settings.networking.request_timeout = 60
+    settings.networking.trust_env = proxies_configured()
     # A resource's loop is cheap (asyncio); thousands may run in one process.
     settings.batching.worker_limit = None
     for noisy in ("azure", "aiohttp.access", "kubernetes_asyncio"):

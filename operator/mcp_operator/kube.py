@@ -10,6 +10,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from .api.models import GROUP, PLURAL, VERSION, McpDeploymentStatus
+from .settings import proxies_configured
 
 
 class SecretMissing(Exception):
@@ -34,6 +35,7 @@ class Kube:
         self.api = api
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
+        self.__post_init_session()
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None, context: str | None = None,
@@ -51,6 +53,12 @@ class Kube:
         contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
         chosen = next((c for c in contexts if c["name"] == context), active) if context else active
         return cls(client.ApiClient(configuration)), (chosen or {}).get("context", {}).get("namespace") or "default"
+
+    def __post_init_session(self) -> None:
+        """kubernetes_asyncio always sets aiohttp's trust_env (see settings.proxies_configured for its cost)."""
+        session = getattr(getattr(self.api, "rest_client", None), "pool_manager", None)
+        if session is not None and hasattr(session, "_trust_env") and not proxies_configured():
+            session._trust_env = False
 
     async def close(self) -> None:
         await self.api.close()

@@ -33,7 +33,7 @@ from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from ... import metrics
 from ...reconcile.desired import CREATED_BY_TAG, OPERATOR_NAME, OWNER_TAG, Desired
-from ...settings import Settings
+from ...settings import Settings, proxies_configured
 from ..base import Accepted, Deletion, Observed, TerminalError, TransientError
 from . import bodies
 
@@ -124,7 +124,7 @@ class SharedSession:
         # few dozen requests in flight pointless. Requests beyond the limit wait for a free connection.
         context: ssl.SSLContext | bool = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=settings.arm_connections),
-                                             trust_env=True)
+                                             trust_env=proxies_configured())
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for one SDK client or credential (each gets its own transport over the shared session)."""
