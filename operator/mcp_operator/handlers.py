@@ -68,7 +68,9 @@ def _emitter(body: kopf.Body) -> Any:
     return emit
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5.0, when=lambda body, **_: "deletionTimestamp" not in body["metadata"])
+# An unexpected error (say, the API server refusing a status patch) ends one loop; kopf restarts it after `backoff`.
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5.0, backoff=5.0,
+             when=lambda body, **_: "deletionTimestamp" not in body["metadata"])
 async def reconcile_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Reconciles this resource, then sleeps until the delay the pass asked for or a change of its spec."""
     controller: Controller = memo.controller
