@@ -81,9 +81,14 @@ class Controller:
 
     async def secret_values(self, desired: Desired) -> dict[str, str]:
         """Container Apps secret name -> value, read from the referenced Kubernetes Secrets (never logged)."""
+        secrets: dict[str, dict[str, str]] = {}
         values = {}
         for ref in desired.secret_env:
-            values[ref.cloud_secret_name] = await self.kube.secret_value(desired.namespace, ref.secret_name, ref.key)
+            if ref.secret_name not in secrets:  # one read per Secret, however many of its keys are used
+                secrets[ref.secret_name], _ = await self.kube.secret_data(desired.namespace, ref.secret_name)
+            if ref.key not in secrets[ref.secret_name]:
+                raise SecretMissing(desired.namespace, ref.secret_name, ref.key)
+            values[ref.cloud_secret_name] = secrets[ref.secret_name][ref.key]
         return values
 
     # ----- one pass ---------------------------------------------------------------------------------

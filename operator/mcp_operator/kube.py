@@ -105,8 +105,3 @@ class Kube:
         data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
         return data, str(secret.metadata.resource_version)
 
-    async def secret_value(self, namespace: str, name: str, key: str) -> str:
-        data, _ = await self.secret_data(namespace, name)
-        if key not in data:
-            raise SecretMissing(namespace, name, key)
-        return data[key]
