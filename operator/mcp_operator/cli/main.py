@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -302,8 +303,8 @@ async def cmd_logs(args: argparse.Namespace) -> int:
     effective = body.get("status", {}).get("effective") or {}
     settings = Settings.from_env()
     if effective.get("subscriptionId") and not (spec.azure and spec.azure.subscription_id):
-        settings = Settings(**{**settings.__dict__, "default_subscription_id": effective["subscriptionId"],
-                               "default_location": effective.get("location")})
+        settings = dataclasses.replace(settings, default_subscription_id=effective["subscriptionId"],
+                                       default_location=effective.get("location"))
     desired = resolve(spec, args.name, namespace, settings)
     session = SharedSession(settings)
     target = ContainerAppsTarget(settings, operator_identity(settings, session.options()), desired.subscription_id, session)

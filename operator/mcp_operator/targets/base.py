@@ -59,7 +59,6 @@ class Observed:
     exists: bool
     provisioning_state: str | None = None
     fqdn: str | None = None
-    latest_revision: str | None = None
     revisions: dict[str, ObservedRevision] = field(default_factory=dict)  # keyed by lower-case name
     traffic: dict[str, int] = field(default_factory=dict)  # lower-case revision name -> weight
     config_drift: tuple[str, ...] = ()  # human-readable differences of the non-revision settings

@@ -117,7 +117,7 @@ def shallow_observed(app: dict[str, Any], config_drift_found: tuple[str, ...]) -
             provisioning, running = "Provisioning", "Processing"
         revisions[latest.lower()] = ObservedRevision(name=latest, image=image, active=True, provisioning=provisioning,
                                                      running=running, traffic_weight=traffic.get(latest.lower(), 0))
-    return Observed(exists=True, provisioning_state=state, fqdn=ingress_now.get("fqdn"), latest_revision=latest,
+    return Observed(exists=True, provisioning_state=state, fqdn=ingress_now.get("fqdn"),
                     revisions=revisions, traffic=traffic, config_drift=config_drift_found, complete=False)
 
 
@@ -141,7 +141,6 @@ def observed_from(app: dict[str, Any], revisions: list[dict[str, Any]], config_d
         exists=True,
         provisioning_state=props.get("provisioningState"),
         fqdn=ingress_now.get("fqdn"),
-        latest_revision=props.get("latestRevisionName"),
         revisions=observed_revisions,
         traffic=traffic,
         config_drift=config_drift_found,

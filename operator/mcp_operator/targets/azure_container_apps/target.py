@@ -51,6 +51,10 @@ def _retry_after(error: HttpResponseError) -> float | None:
         return None
 
 
+# What a call to the SDK raises when the request itself fails (HttpResponseError is handled apart: it has a status).
+_TRANSPORT_ERRORS = (ServiceRequestError, ServiceResponseError, ClientAuthenticationError, TimeoutError, aiohttp.ClientError)
+
+
 def _retry_after_header(pipeline_response: Any, _deserialized: Any, _headers: Any) -> str | None:
     value = pipeline_response.http_response.headers.get("Retry-After")
     return str(value) if value is not None else None
@@ -170,8 +174,7 @@ class ContainerAppsTarget:
                     if time.monotonic() + retry_after < deadline:
                         continue
                 raise classify(error) from error
-            except (ServiceRequestError, ServiceResponseError, ClientAuthenticationError, TimeoutError,
-                    aiohttp.ClientError) as error:
+            except _TRANSPORT_ERRORS as error:
                 raise classify(error) from error
 
     async def close(self) -> None:
@@ -212,7 +215,7 @@ class ContainerAppsTarget:
         try:
             async for revision in self.apps.container_apps_revisions.list_revisions(desired.resource_group, desired.app_name):
                 yield revision
-        except (HttpResponseError, ServiceRequestError, ServiceResponseError, TimeoutError, aiohttp.ClientError) as error:
+        except (HttpResponseError, *_TRANSPORT_ERRORS) as error:
             raise classify(error) from error
 
     # ----- infrastructure ---------------------------------------------------------------------------
@@ -397,5 +400,3 @@ class ContainerAppsTarget:
             async for line in response.content:
                 yield line.decode(errors="replace").rstrip("\n")
 
-
-CredentialFactory = Callable[[], AsyncTokenCredential]
