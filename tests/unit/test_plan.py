@@ -118,14 +118,20 @@ def test_failed_revision_stalls_and_names_the_serving_one() -> None:
     assert ("Warning", "RevisionFailed", "revision 2 failed: exit code 1") in failed.events
 
 
-def test_editing_the_spec_back_reuses_the_kept_revision() -> None:
-    want = desired()
+def rolled_to_second(want: Desired, first_kept: bool) -> tuple[McpDeploymentStatus, str, str]:
+    """Revision 1 served, then revision 2 (img:2) took the traffic; revision 1 is kept inactive, or gone from the cloud."""
     status, first = converge(want)
     status = run(want, status, observed(revision(first, weight=100))).status
     status = run(desired("img:2"), status, observed(revision(first, weight=100)), generation=2).status
     second = status.revisions[-1].name
-    status = run(desired("img:2"), status, observed(revision(first, active=False), revision(second, "img:2", weight=100)),
-                 generation=2).status
+    kept = [revision(first, active=False)] if first_kept else []
+    status = run(desired("img:2"), status, observed(*kept, revision(second, "img:2", weight=100)), generation=2).status
+    return status, first, second
+
+
+def test_editing_the_spec_back_reuses_the_kept_revision() -> None:
+    want = desired()
+    status, first, second = rolled_to_second(want, first_kept=True)
     back = run(want, status, observed(revision(first, active=False), revision(second, "img:2", weight=100)), generation=3)
     assert back.action == planning.Shift(first, activate=True)
     assert back.status.revision_counter == 2, "no new revision number for a rollback"
@@ -133,11 +139,7 @@ def test_editing_the_spec_back_reuses_the_kept_revision() -> None:
 
 def test_a_revision_gone_from_the_cloud_is_recreated_under_a_new_number() -> None:
     want = desired()
-    status, first = converge(want)
-    status = run(want, status, observed(revision(first, weight=100))).status
-    status = run(desired("img:2"), status, observed(revision(first, weight=100)), generation=2).status
-    second = status.revisions[-1].name
-    status = run(desired("img:2"), status, observed(revision(second, "img:2", weight=100)), generation=2).status
+    status, _, second = rolled_to_second(want, first_kept=False)
     assert status.revisions[0].state == "Gone"
     back = run(want, status, observed(revision(second, "img:2", weight=100)), generation=3)
     assert isinstance(back.action, planning.Create) and back.action.number == 3
