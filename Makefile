@@ -60,7 +60,7 @@ sim: $(STAMP)
 	$(BIN)/python -m armsim $(SIM_ARGS)
 
 bench: $(STAMP) envtest
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

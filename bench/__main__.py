@@ -407,7 +407,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     lines += ["## What profiling showed", "", *PROFILE_NOTES, ""]
     lines += ["## Reproduce", "", "```console",
               "$ make bench                                  # all scenarios (about 15 minutes on 2 cores)",
-              "$ .venv/bin/python -m bench --quick           # smaller sizes, one run each", "```", ""]
+              "$ make bench BENCH_ARGS=--quick               # smaller sizes, one run each", "```", ""]
     path.write_text("\n".join(lines))
 
 
