@@ -6,10 +6,17 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 
-import kopf
+# kopf imports the official Kubernetes clients whenever they are installed (for its optional login
+# helpers), loading every API model: ~40 MB the operator never uses (it logs in through
+# mcp_operator.kubeconfig). Marking them absent keeps the process lean wherever it is installed.
+for _unused in ("kubernetes", "kubernetes_asyncio", "pykube"):
+    sys.modules.setdefault(_unused, None)  # type: ignore[arg-type]
 
-from . import handlers  # noqa: F401 - imported for its kopf registrations
+import kopf  # noqa: E402 - after the block above
+
+from . import handlers  # noqa: E402, F401 - imported for its kopf registrations
 
 
 def main() -> None:
@@ -23,6 +30,7 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     namespaces: list[str] = args.namespace or [n for n in os.environ.get("MCP_WATCH_NAMESPACES", "").split(",") if n.strip()]
+    os.environ["MCP_WATCH_NAMESPACES"] = ",".join(namespaces)  # so that Settings.from_env() agrees with the flags
     kopf.configure(verbose=args.verbose)
     logging.getLogger("mcp_operator").info("mcp-operator starting (%s)", ", ".join(namespaces) or "all namespaces")
     asyncio.run(kopf.operator(

@@ -11,8 +11,9 @@ import kopf
 from . import metrics
 from .api.models import GROUP, PLURAL, VERSION
 from .controller import Controller
-from .kube import Kube
-from .settings import Settings, proxies_configured
+from .kube import Kube, session_for
+from .kubeconfig import login
+from .settings import Settings
 
 FINALIZER = f"{GROUP}/cleanup"
 
@@ -34,6 +35,15 @@ class _HandlerNoise(logging.Filter):
 logging.getLogger("kopf.objects").addFilter(_HandlerNoise())
 
 
+@kopf.on.login()
+async def log_in(**_: Any) -> kopf.AiohttpSession:
+    """kopf and our own client authenticate alike (kopf calls this again when the API server answers 401)."""
+    info = (await asyncio.to_thread(login)).info
+    session = session_for(info, Settings.from_env().kopf_connections())
+    return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace, expiration=info.expiration,
+                               priority=info.priority, aiohttp_session=session)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
@@ -43,10 +53,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 600
     settings.networking.request_timeout = 60
-    settings.networking.trust_env = proxies_configured()
     # A resource's loop is cheap (asyncio); thousands may run in one process.
     settings.batching.worker_limit = None
-    for noisy in ("azure", "aiohttp.access", "kubernetes_asyncio"):
+    for noisy in ("azure", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     operator_settings = Settings.from_env()
     kube, _namespace = await Kube.connect(connections=operator_settings.kube_connections)

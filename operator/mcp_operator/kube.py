@@ -1,16 +1,35 @@
-"""The few Kubernetes API calls the operator makes besides kopf's own: status patches and Secret reads."""
+"""The few Kubernetes API calls made besides kopf's own: status patches and Secret reads (the operator);
+get, apply, patch and delete of one McpDeployment (kubectl-mcp).
+
+A thin aiohttp client authenticated by ``kubeconfig.login``: see there for why not the official client.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import os
+import json
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
+import aiohttp
+import kopf
 
 from .api.models import GROUP, PLURAL, VERSION, McpDeploymentStatus
+from .kubeconfig import Login, login
 from .settings import proxies_configured
+
+MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+class KubeError(Exception):
+    """A refused request: the HTTP status, and the API server's reason and message."""
+
+    def __init__(self, status: int, reason: str, message: str):
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
 
 
 class SecretMissing(Exception):
@@ -30,78 +49,104 @@ def status_patch(status: McpDeploymentStatus) -> dict[str, Any]:
     return {"status": body}
 
 
+def _object_path(namespace: str, name: str, kind: str = PLURAL) -> str:
+    if kind == "secrets":
+        return f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}"
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{kind}/{quote(name)}"
+
+
+def session_for(info: kopf.ConnectionInfo, connections: int, **options: Any) -> aiohttp.ClientSession:
+    """An HTTP session for ``info``'s server and credentials, with at most ``connections`` open connections.
+
+    The bound matters for memory: each TLS connection costs ~200 kB, and a burst of a thousand
+    resources would otherwise open a connection per concurrent request.
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=info.as_ssl_context(), limit=connections),
+        headers={**info.as_http_headers(), "User-Agent": "mcp-operator"},
+        proxy=info.proxy_url, trust_env=proxies_configured(), **options)
+
+
 class Kube:
-    def __init__(self, api: client.ApiClient):
-        self.api = api
-        self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
-        self.__post_init_session()
+    def __init__(self, log_in: Callable[[], Login], connections: int = 8):
+        self._log_in, self._connections = log_in, connections
+        self._session: aiohttp.ClientSession | None = None
+        self._server = ""
+        self._renewing = asyncio.Lock()
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None, context: str | None = None,
                       connections: int = 8) -> tuple[Kube, str]:
         """A client, and the namespace of the chosen context (in-cluster: the pod's service account namespace)."""
-        kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
-        configuration = client.Configuration()
-        configuration.connection_pool_maxsize = connections
-        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            namespace_file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-            namespace = open(namespace_file).read().strip() if os.path.exists(namespace_file) else "default"  # noqa: ASYNC230, ASYNC240, SIM115 - once, at start-up
-            return cls(client.ApiClient(configuration)), namespace
-        await config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        chosen = next((c for c in contexts if c["name"] == context), active) if context else active
-        return cls(client.ApiClient(configuration)), (chosen or {}).get("context", {}).get("namespace") or "default"
+        kube = cls(lambda: login(kubeconfig, context), connections)
+        return kube, await kube._renew(None)
 
-    def __post_init_session(self) -> None:
-        """kubernetes_asyncio always sets aiohttp's trust_env (see settings.proxies_configured for its cost)."""
-        session = getattr(getattr(self.api, "rest_client", None), "pool_manager", None)
-        if session is not None and hasattr(session, "_trust_env") and not proxies_configured():
-            session._trust_env = False
+    async def _renew(self, stale: aiohttp.ClientSession | None) -> str:
+        """Logs in (again): at start, and when the API server refuses our credentials (rotated tokens, expiry)."""
+        async with self._renewing:
+            if self._session is not stale:  # another request renewed it meanwhile
+                return ""
+            fresh = await asyncio.to_thread(self._log_in)  # exec plugins and file reads block
+            info = fresh.info
+            session = session_for(info, self._connections, timeout=aiohttp.ClientTimeout(total=60))
+            old, self._session, self._server = self._session, session, info.server.rstrip("/")
+            if old is not None:
+                await old.close()
+            return fresh.namespace
 
     async def close(self) -> None:
-        await self.api.close()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
+                       params: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """One call; a 401 logs in again and retries once. Returns the JSON body, or None for 404."""
+        for attempt in (1, 2):
+            session = self._session
+            assert session is not None, "connect() first"
+            data = None if body is None else json.dumps(body)
+            async with session.request(method, self._server + path, data=data, params=params,
+                                       headers={"Content-Type": content_type} if data else None) as response:
+                if response.status == 401 and attempt == 1:
+                    await self._renew(session)
+                    continue
+                if response.status == 404:
+                    return None
+                payload = await response.json(content_type=None) if response.content_length != 0 else {}
+                if response.status >= 400:
+                    payload = payload if isinstance(payload, dict) else {}
+                    raise KubeError(response.status, str(payload.get("reason") or response.reason),
+                                    str(payload.get("message") or response.reason))
+                return payload if isinstance(payload, dict) else {}
+        raise KubeError(401, "Unauthorized", "the API server refused the credentials after a fresh login")
 
     async def patch_status(self, namespace: str, name: str, status: McpDeploymentStatus) -> None:
-        await self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, status_patch(status), _content_type="application/merge-patch+json")  # type: ignore[call-arg]
+        found = await self._request("PATCH", _object_path(namespace, name) + "/status", status_patch(status), MERGE_PATCH)
+        if found is None:
+            raise KubeError(404, "NotFound", f"mcpdeployment {namespace}/{name} is gone")
 
     async def patch_spec(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        await self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, {"spec": patch},
-            _content_type="application/merge-patch+json")  # type: ignore[call-arg]
+        if await self._request("PATCH", _object_path(namespace, name), {"spec": patch}, MERGE_PATCH) is None:
+            raise KubeError(404, "NotFound", f"mcpdeployment {namespace}/{name} not found")
 
     async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = await self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return found
+        return await self._request("GET", _object_path(namespace, name))
 
     async def delete(self, namespace: str, name: str) -> None:
-        await self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        if await self._request("DELETE", _object_path(namespace, name)) is None:
+            raise KubeError(404, "NotFound", f"mcpdeployment {namespace}/{name} not found")
 
     async def server_side_apply(self, namespace: str, document: dict[str, Any], manager: str) -> None:
         """Server-side apply of an McpDeployment or a Secret, taking ownership of conflicting fields."""
-        name = document["metadata"]["name"]
-        if document.get("kind") == "Secret":
-            await self.core.patch_namespaced_secret(name, namespace, document, field_manager=manager, force=True,
-                                                    _content_type="application/apply-patch+yaml")  # type: ignore[call-arg]
-        else:
-            await self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, document, field_manager=manager, force=True,
-                _content_type="application/apply-patch+yaml")  # type: ignore[call-arg]
+        kind = "secrets" if document.get("kind") == "Secret" else PLURAL
+        # JSON is YAML: the apply content type takes either.
+        await self._request("PATCH", _object_path(namespace, document["metadata"]["name"], kind), document, APPLY_PATCH,
+                            params={"fieldManager": manager, "force": "true"})
+
     async def secret_data(self, namespace: str, name: str) -> tuple[dict[str, str], str]:
         """A Secret's decoded data and its resourceVersion."""
-        try:
-            secret = await self.core.read_namespaced_secret(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                raise SecretMissing(namespace, name) from error
-            raise
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-        return data, str(secret.metadata.resource_version)
-
+        secret = await self._request("GET", _object_path(namespace, name, "secrets"))
+        if secret is None:
+            raise SecretMissing(namespace, name)
+        data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+        return data, str(secret["metadata"]["resourceVersion"])

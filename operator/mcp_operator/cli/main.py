@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from ..api.models import GROUP, KIND, McpDeploymentSpec, McpDeploymentStatus
-from ..kube import Kube
+from ..kube import Kube, KubeError
+from ..kubeconfig import KubeconfigError
 from . import deploytoml
 
 EXAMPLES = """examples:
@@ -73,8 +73,8 @@ class Cluster:
     async def get(self, name: str) -> dict[str, Any] | None:
         try:
             return await self.kube.get(self.namespace, name)
-        except ApiException as error:
-            raise CliError(f"reading {KIND} {self.namespace}/{name} failed: {error.reason}") from error
+        except KubeError as error:
+            raise CliError(f"reading {KIND} {self.namespace}/{name} failed: {error.message}") from error
 
     async def require(self, name: str) -> dict[str, Any]:
         found = await self.get(name)
@@ -90,9 +90,8 @@ class Cluster:
         namespace = metadata.setdefault("namespace", self.namespace)
         try:
             await self.kube.server_side_apply(namespace, document, FIELD_MANAGER)
-        except ApiException as error:
-            detail = json.loads(error.body).get("message", error.reason) if error.body else error.reason
-            raise CliError(f"applying {document.get('kind')} {namespace}/{metadata['name']} was refused: {detail}",
+        except KubeError as error:
+            raise CliError(f"applying {document.get('kind')} {namespace}/{metadata['name']} was refused: {error.message}",
                            2 if error.status in (400, 422) else 1) from error
         return f"{str(document['kind']).lower()}/{metadata['name']}"
 
@@ -398,6 +397,9 @@ def main(argv: list[str] | None = None) -> None:
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         code = error.code
+    except (KubeconfigError, KubeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        code = 1
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
