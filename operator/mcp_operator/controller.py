@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from . import metrics
 from .api.models import McpDeploymentSpec, McpDeploymentStatus
+from .concurrency import PassSlots
 from .kube import Kube, SecretMissing
 from .reconcile import plan as planning
 from .reconcile.desired import Desired, SpecError, resolve
@@ -45,6 +46,10 @@ class Controller:
     # delivers our own patch can lag behind the next pass.
     written: dict[str, McpDeploymentStatus] = field(default_factory=dict)
     session: SharedSession | None = None
+    passes: PassSlots = field(init=False)  # see concurrency.py
+
+    def __post_init__(self) -> None:
+        self.passes = PassSlots(self.settings.max_concurrent_reconciles)
 
     async def close(self) -> None:
         for target in self.targets.values():

@@ -85,9 +85,10 @@ async def reconcile_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kop
     controller: Controller = memo.controller
     memo.wake = asyncio.Event()
     while not stopped:
-        memo.wake.clear()
-        memo.seen_generation = body["metadata"].get("generation")
-        outcome = await controller.reconcile(_snapshot(body), _emitter(body))
+        async with controller.passes.place():  # the snapshot is taken once it is this resource's turn
+            memo.wake.clear()
+            memo.seen_generation = body["metadata"].get("generation")
+            outcome = await controller.reconcile(_snapshot(body), _emitter(body))
         waits = [asyncio.ensure_future(memo.wake.wait()), asyncio.ensure_future(stopped.wait())]
         try:
             await asyncio.wait(waits, timeout=outcome.requeue_after, return_when=asyncio.FIRST_COMPLETED)
@@ -106,7 +107,8 @@ async def wake_on_spec_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> Non
 @kopf.on.delete(GROUP, VERSION, PLURAL, backoff=2.0)
 async def clean_up(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
     controller: Controller = memo.controller
-    deletion = await controller.delete(_snapshot(body), _emitter(body))
+    async with controller.passes.place():
+        deletion = await controller.delete(_snapshot(body), _emitter(body))
     if not deletion.done:
         raise kopf.TemporaryError("; ".join(deletion.notes) or "waiting for cloud deletion",
                                   delay=deletion.retry_after or controller.settings.poll_interval)

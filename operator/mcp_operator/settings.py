@@ -53,6 +53,7 @@ class Settings:
     namespaces: tuple[str, ...] = field(default_factory=tuple)  # empty: cluster-wide
     metrics_port: int = 9090  # 0: no metrics endpoint
     arm_connections: int = 16  # concurrent connections to Azure (and the identity platform)
+    max_concurrent_reconciles: int = 32  # passes in flight at once, over all resources
     kube_connections: int = 8  # concurrent connections to the Kubernetes API for status and Secrets
     # kopf's own requests (finalizers, Events) besides its watch streams; measured at 1,000 new resources:
     # 8 left kopf's backlog holding bodies (219 MB peak), 17 and more gave 204-206 MB and no slower.
@@ -90,4 +91,5 @@ class Settings:
             metrics_port=int(os.environ.get("MCP_METRICS_PORT", "").strip() or 9090),
             arm_connections=int(_float("MCP_ARM_CONNECTIONS", 16)),
             kube_connections=int(_float("MCP_KUBE_CONNECTIONS", 8)),
+            max_concurrent_reconciles=int(_float("MCP_MAX_CONCURRENT_RECONCILES", 32)),
         )

@@ -32,6 +32,7 @@ from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from ... import metrics
+from ...concurrency import leave_place
 from ...reconcile.desired import CREATED_BY_TAG, OPERATOR_NAME, OWNER_TAG, Desired
 from ...settings import Settings, proxies_configured
 from ..base import Accepted, Deletion, Observed, TerminalError, TransientError
@@ -102,6 +103,7 @@ class ThrottlePacer:
             return
         slot = max(self._blocked_until[klass], self._next_slot[klass])
         self._next_slot[klass] = slot + 1 / self.REFILL_PER_SECOND[klass]
+        leave_place()  # others' passes go on while this one waits its turn
         await asyncio.sleep(slot - now)
 
     def throttled(self, klass: str, retry_after: float) -> None:
