@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -71,9 +72,21 @@ class Cluster:
         return result
 
     def apply_crds(self, crd_dir: Path, timeout: float = 60) -> None:
+        """Applies the CRDs and returns once their resources can be listed.
+
+        Established is not enough: for a moment after it the API server answers lists of the new kind with
+        429 'storage is (re)initializing', and a client started then (the operator) backs off for a second.
+        """
         self.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(crd_dir))
         for path in sorted(p for p in crd_dir.glob("*.yaml") if p.name != "kustomization.yaml"):
             self.kubectl("wait", "--for=condition=Established", "-f", str(path), f"--timeout={int(timeout)}s", timeout=timeout + 10)
+            for crd in yaml.safe_load_all(path.read_text()):
+                resource = f"{crd['spec']['names']['plural']}.{crd['spec']['group']}"
+                deadline = time.monotonic() + timeout
+                while self.kubectl("get", resource, "--all-namespaces", "-o", "name", check=False).returncode != 0:
+                    if time.monotonic() > deadline:
+                        raise ControlPlaneError(f"{resource} could not be listed {timeout:.0f}s after its CRD was established")
+                    time.sleep(0.1)
 
     def kubeconfig_for_token(self, token: str, path: Path) -> Path:
         """A kubeconfig that authenticates with ``token`` alone (e.g. a ServiceAccount's, from TokenRequest)."""
