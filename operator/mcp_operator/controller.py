@@ -7,6 +7,8 @@ intent) and after it, so a crash at any point loses nothing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 from . import metrics
 from .api.models import McpDeploymentSpec, McpDeploymentStatus
 from .concurrency import PassSlots
-from .kube import Kube, SecretMissing
+from .kube import Kube, SecretMissing, status_patch
 from .reconcile import plan as planning
 from .reconcile.desired import Desired, SpecError, resolve
 from .settings import Settings
@@ -45,6 +47,9 @@ class Controller:
     # The status this process last wrote, by uid: only the operator writes status, and the watch that
     # delivers our own patch can lag behind the next pass.
     written: dict[str, McpDeploymentStatus] = field(default_factory=dict)
+    # A digest of the status patch last sent, by uid: a pass that ends where the last one did (waiting for
+    # shared infrastructure, an idle drift check) sends nothing. Only the operator writes status.
+    sent: dict[str, bytes] = field(default_factory=dict)
     session: SharedSession | None = None
     passes: PassSlots = field(init=False)  # see concurrency.py
 
@@ -114,7 +119,7 @@ class Controller:
         async def stalled(reason: str, message: str, requeue: float | None) -> PassResult:
             status.observed_generation = generation
             planning.conditions_for(status, "stalled", reason, message, generation, stamp)
-            await self.kube.patch_status(namespace, name, status)
+            await self._save(uid, namespace, name, status)
             return PassResult(requeue, status)
 
         try:
@@ -126,7 +131,7 @@ class Controller:
         except SpecError as error:
             return await stalled(error.reason, error.message, None)
         try:
-            result = await self._reconcile(desired, spec, status, generation, namespace, name, emit)
+            result = await self._reconcile(desired, spec, status, generation, uid, namespace, name, emit)
             self.failures.pop(uid, None)
             self.written[uid] = result.status
             return result
@@ -143,11 +148,11 @@ class Controller:
             status.observed_generation = generation
             planning.conditions_for(status, "progressing", error.reason, f"{error.message}; retrying in {delay:.0f}s",
                                     generation, stamp)
-            await self.kube.patch_status(namespace, name, status)
+            await self._save(uid, namespace, name, status)
             return PassResult(delay, status)
 
     async def _reconcile(self, desired: Desired, spec: McpDeploymentSpec, status: McpDeploymentStatus, generation: int,
-                         namespace: str, name: str, emit: EventSink) -> PassResult:
+                         uid: str, namespace: str, name: str, emit: EventSink) -> PassResult:
         target = await self.target_for(desired, spec)
         observed = await target.observe(desired, detailed=planning.wants_detail(status, generation))
         if planning.needs_detail(status, desired.revision_hash, observed):
@@ -158,17 +163,23 @@ class Controller:
         if action is not None and spec.suspend:
             planning.conditions_for(nxt, "suspended", "Suspended", f"spec.suspend is true: observing only; next step would be "
                                     f"{type(action).__name__.lower()}", generation, planning.now_iso())
-            await self.kube.patch_status(namespace, name, nxt)
+            await self._save(uid, namespace, name, nxt)
             return PassResult(self.settings.drift_interval, nxt)
         if isinstance(action, planning.Create):
-            await self.kube.patch_status(namespace, name, nxt)  # the intent first: a crash now repeats the same revision
-            secrets = await self.secret_values(desired)
-            accepted = await target.apply(desired, secrets, action.suffix, action.serving)
-            for created in accepted.created_infrastructure:
+            # Shared infrastructure first: while it is being created there is no app write to announce, and a
+            # fleet waiting for one environment then writes its status once per pass, not twice.
+            prepared = await target.prepare(desired)
+            for created in prepared.created_infrastructure:
                 if created not in nxt.created_infrastructure:
                     nxt.created_infrastructure.append(created)
                     emit("Normal", "CreatedInfrastructure", f"created {created} (tagged as owned by {desired.owner})")
-            decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
+            if prepared.ready:
+                await self._save(uid, namespace, name, nxt)  # the intent first: a crash now repeats the same revision
+                secrets = await self.secret_values(desired)
+                accepted = await target.apply(desired, secrets, action.suffix, action.serving)
+                decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
+            else:
+                decided.requeue_after = _after(prepared.retry_after, decided.requeue_after)
         elif isinstance(action, planning.Shift):
             accepted = await target.shift_traffic(desired, action.revision, action.activate)
             decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
@@ -179,12 +190,21 @@ class Controller:
             await target.deactivate(desired, list(action.revisions))
         for kind, reason, message in decided.events:
             emit(kind, reason, message)
-        await self.kube.patch_status(namespace, name, nxt)
+        await self._save(uid, namespace, name, nxt)
         return PassResult(decided.requeue_after, nxt)
+
+    async def _save(self, uid: str, namespace: str, name: str, status: McpDeploymentStatus) -> None:
+        patch = status_patch(status)
+        digest = hashlib.blake2b(json.dumps(patch, sort_keys=True).encode(), digest_size=16).digest()
+        if self.sent.get(uid) == digest:
+            return
+        await self.kube.patch_status(namespace, name, patch)
+        self.sent[uid] = digest
 
     # ----- deletion ---------------------------------------------------------------------------------
     def forget(self, uid: str) -> None:
         self.written.pop(uid, None)
+        self.sent.pop(uid, None)
         self.failures.pop(uid, None)
         metrics.record_state(uid, None)
 

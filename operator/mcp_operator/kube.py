@@ -16,6 +16,7 @@ from urllib.parse import quote
 import aiohttp
 import kopf
 
+from . import metrics
 from .api.models import GROUP, PLURAL, VERSION, McpDeploymentStatus
 from .kubeconfig import Login, login
 from .settings import proxies_configured
@@ -107,6 +108,7 @@ class Kube:
             data = None if body is None else json.dumps(body)
             async with session.request(method, self._server + path, data=data, params=params,
                                        headers={"Content-Type": content_type} if data else None) as response:
+                metrics.KUBE_REQUESTS.labels(method, metrics.http_outcome(response.status)).inc()
                 if response.status == 401 and attempt == 1:
                     await self._renew(session)
                     continue
@@ -120,8 +122,10 @@ class Kube:
                 return payload if isinstance(payload, dict) else {}
         raise KubeError(401, "Unauthorized", "the API server refused the credentials after a fresh login")
 
-    async def patch_status(self, namespace: str, name: str, status: McpDeploymentStatus) -> None:
-        found = await self._request("PATCH", _object_path(namespace, name) + "/status", status_patch(status), MERGE_PATCH)
+    async def patch_status(self, namespace: str, name: str, status: McpDeploymentStatus | dict[str, Any]) -> None:
+        """Makes the stored status equal ``status`` (a model, or a patch already made by ``status_patch``)."""
+        patch = status_patch(status) if isinstance(status, McpDeploymentStatus) else status
+        found = await self._request("PATCH", _object_path(namespace, name) + "/status", patch, MERGE_PATCH)
         if found is None:
             raise KubeError(404, "NotFound", f"mcpdeployment {namespace}/{name} is gone")
 

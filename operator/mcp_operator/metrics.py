@@ -11,11 +11,13 @@ ARM_REQUESTS = Counter("mcp_arm_requests_total", "Azure Resource Manager request
                        ["method", "outcome"])
 OPERATION_SECONDS = Histogram("mcp_cloud_operation_seconds", "Time from a cloud write to its observed completion.",
                               ["kind"], buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800))
+KUBE_REQUESTS = Counter("mcp_kube_requests_total", "Requests of the operator's own Kubernetes client (status patches, "
+                        "Secret reads; kopf's watches and finalizers not included) by method and outcome.", ["method", "outcome"])
 RESOURCES = Gauge("mcp_resources", "McpDeployments by state, as this replica last saw them.", ["state"])
 _STATES: dict[str, str] = {}  # uid -> state
 
 
-def arm_outcome(status: int) -> str:
+def http_outcome(status: int) -> str:
     if status == 429:
         return "throttled"
     if status >= 500:
@@ -28,7 +30,7 @@ def arm_outcome(status: int) -> str:
 def count_arm_response(response: Any) -> None:
     """azure-core's raw_response_hook: called with every pipeline response of the management clients."""
     http = response.http_response
-    ARM_REQUESTS.labels(http.request.method, arm_outcome(http.status_code)).inc()
+    ARM_REQUESTS.labels(http.request.method, http_outcome(http.status_code)).inc()
 
 
 def count_arm_connection_error(method: str = "unknown") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -127,3 +128,15 @@ def cloud_revisions(cloud: SimulatorThread, app: str, rg: str | None = None) -> 
                 for r in found.revisions.values()}
 
     return cloud.call(read)
+
+
+def scrape_metrics(port: int) -> dict[str, float]:
+    """The operator's mcp_* metrics, by name with labels, as Prometheus would scrape them."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("mcp_") and " " in line:
+            name, value = line.rsplit(" ", 1)
+            found[name] = float(value)
+    return found

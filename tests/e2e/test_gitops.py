@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ from armsim.testing import SimulatorThread
 from localcluster import Cluster, free_port
 from localcluster.operator import OperatorProcess, operator_environment
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import Mcpd, manifest, wait_until
+from tests.e2e.conftest import Mcpd, manifest, scrape_metrics, wait_until
 
 pytestmark = pytest.mark.e2e
 HEALTH_LUA = REPO_ROOT / "manifests" / "argocd" / "health.lua"
@@ -112,23 +111,12 @@ def test_kstatus_reading_for_flux(cluster: Cluster, operator: OperatorProcess, n
     assert {"lastTransitionTime", "reason", "message", "status", "type"} <= set(conditions["Ready"])
 
 
-def _metrics() -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    found = {}
-    for line in text.splitlines():
-        if line.startswith("mcp_") and " " in line:
-            name, value = line.rsplit(" ", 1)
-            found[name] = float(value)
-    return found
-
-
 def test_prometheus_metrics(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
     mcpd = Mcpd(cluster, namespace, "metrics-ok")
     mcpd.apply(manifest("metrics-ok"))
     mcpd.wait_ready()
     time.sleep(0.5)
-    found = _metrics()
+    found = scrape_metrics(METRICS_PORT)
     assert found.get('mcp_reconciles_total{outcome="ready"}', 0) >= 1
     assert found.get('mcp_reconciles_total{outcome="progressing"}', 0) >= 1
     assert found.get('mcp_arm_requests_total{method="PUT",outcome="success"}', 0) >= 1

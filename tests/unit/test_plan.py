@@ -69,6 +69,16 @@ def test_recorded_intent_is_repeated_with_the_same_revision_after_a_crash() -> N
     assert again.status.revision_counter == 1 and len(again.status.revisions) == 1
 
 
+def test_a_repeated_intent_keeps_its_start_so_a_waiting_pass_changes_nothing() -> None:
+    want = desired()
+    status, _ = converge(want)
+    later = planning.plan(want, status, Observed(exists=False), 1, 10, poll_interval=2, drift_interval=300,
+                          now=NOW.replace(minute=5))
+    assert isinstance(later.action, planning.Create)
+    assert later.status.pending == status.pending
+    assert later.status == status, "waiting for shared infrastructure must not make a new status to write"
+
+
 def test_a_busy_app_is_waited_for() -> None:
     want = desired()
     status, name = converge(want)

@@ -190,7 +190,10 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
 
     if candidate.state == "Pending":
         # Intent recorded, revision not in the cloud yet: (re)issue the same write; the suffix makes it idempotent.
-        nxt.pending = PendingOperation(kind="Rollout", revision_number=candidate.number, started_at=stamp)
+        # The rollout keeps its start time while it waits (e.g. for shared infrastructure): the status of such a
+        # pass is then the same as the last one's and need not be written again.
+        if not (nxt.pending and nxt.pending.kind == "Rollout" and nxt.pending.revision_number == candidate.number):
+            nxt.pending = PendingOperation(kind="Rollout", revision_number=candidate.number, started_at=stamp)
         result.action = Create(candidate.number, candidate.name.split("--", 1)[1], serving)
         return progressing("CreatingRevision", f"creating revision {candidate.number} with image {candidate.image}")
 

@@ -3,7 +3,7 @@
 A target hosts *revisions* (immutable versions of the server) and routes traffic between them:
 Container Apps revisions, Lambda versions behind an alias, Cloud Run revisions, Workers versions
 behind a deployment. The reconciler only ever asks: what is there (observe), make a revision for
-this spec (apply), send all traffic to that revision (shift_traffic), stop paying for these
+this spec (prepare, then apply), send all traffic to that revision (shift_traffic), stop paying for these
 (deactivate), remove it all (delete), and show me the logs.
 """
 
@@ -83,6 +83,14 @@ class Accepted:
     """A cloud write was accepted; its result shows up in a later observe. Retry-After says when to look."""
 
     retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Whether what an app needs around it (shared infrastructure) is there, and what this call created."""
+
+    ready: bool
+    retry_after: float | None = None  # when not ready: when to look again
     created_infrastructure: tuple[str, ...] = ()
 
 
@@ -98,12 +106,17 @@ class Target(Protocol):
         """The app and (when ``detailed``, or when the app alone cannot tell) all its revisions."""
         ...
 
+    async def prepare(self, desired: Desired) -> Prepared:
+        """Creates what the app needs around it when it is missing (for Container Apps: the provider
+        registration, resource group and environment), and says whether it is ready for ``apply``."""
+        ...
+
     async def apply(self, desired: Desired, secrets: dict[str, str], revision_suffix: str,
                     serving_revision: str | None) -> Accepted:
         """Creates or updates the app so that a revision with ``revision_suffix`` runs ``desired``.
 
         Traffic stays on ``serving_revision`` (all of it on the new revision when there is none yet).
-        Creates the infrastructure the app needs when it is missing.
+        Called once ``prepare`` said ready.
         """
         ...
 

@@ -35,7 +35,7 @@ from ... import metrics
 from ...concurrency import leave_place
 from ...reconcile.desired import CREATED_BY_TAG, OPERATOR_NAME, OWNER_TAG, Desired
 from ...settings import Settings, proxies_configured
-from ..base import Accepted, Deletion, Observed, TerminalError, TransientError
+from ..base import Accepted, Deletion, Observed, Prepared, TerminalError, TransientError
 from . import bodies
 
 log = logging.getLogger(__name__)
@@ -285,11 +285,12 @@ class ContainerAppsTarget:
         return False, tuple(created), None
 
     # ----- writing ----------------------------------------------------------------------------------
+    async def prepare(self, desired: Desired) -> Prepared:
+        ready, created, retry_after = await self._ensure_infrastructure(desired)
+        return Prepared(ready, None if ready else retry_after, created)
+
     async def apply(self, desired: Desired, secrets: dict[str, str], revision_suffix: str,
                     serving_revision: str | None) -> Accepted:
-        ready, created, retry_after = await self._ensure_infrastructure(desired)
-        if not ready:
-            return Accepted(retry_after=retry_after, created_infrastructure=created)
         new_revision = f"{desired.app_name}--{revision_suffix}"
         body = bodies.app_body(desired, secrets, revision_suffix, serving_revision or new_revision)
         try:
@@ -300,7 +301,7 @@ class ContainerAppsTarget:
                 self._ready_environments.discard((desired.resource_group.lower(), desired.environment.lower()))
                 raise TransientError("InfrastructureMissing", error.message) from error
             raise
-        return Accepted(retry_after=retry_after, created_infrastructure=created)
+        return Accepted(retry_after=retry_after)
 
     async def shift_traffic(self, desired: Desired, revision: str, activate: bool) -> Accepted:
         if activate:

@@ -1,0 +1,63 @@
+"""What an in-sync resource costs: no ARM writes and no Kubernetes writes, however often drift is checked.
+
+This module has an operator of its own (drift checked every second), so no other test's resources move
+its counters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from armsim.testing import SimulatorThread
+from localcluster import Cluster, free_port
+from localcluster.operator import OperatorProcess, operator_environment
+from tests.e2e.conftest import Mcpd, manifest, scrape_metrics, wait_until
+
+pytestmark = pytest.mark.e2e
+METRICS_PORT = free_port()
+DRIFT_INTERVAL = 1.0
+STATUS_PATCHES = 'mcp_kube_requests_total{method="PATCH",outcome="success"}'
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster, cloud: SimulatorThread, namespace_prefix: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    env = operator_environment(cluster, cloud.info, MCP_METRICS_PORT=str(METRICS_PORT), MCP_DRIFT_INTERVAL=str(DRIFT_INTERVAL))
+    process = OperatorProcess(env, log, ("--namespace", f"{namespace_prefix}-*")).start()
+    process.wait_started()
+    yield process
+    process.stop()
+
+
+def arm_writes(cloud: SimulatorThread, app: str, since: float) -> int:
+    return sum(1 for r in cloud.simulator.requests if r.at >= since and f"/containerApps/{app}" in r.path and r.klass != "reads")
+
+
+def drift_checks(cloud: SimulatorThread, app: str, since: float) -> int:
+    return sum(1 for r in cloud.simulator.requests
+               if r.at >= since and r.method == "GET" and r.path.lower().endswith(f"/containerapps/{app}"))
+
+
+def test_an_idle_resource_writes_nothing_anywhere(cluster: Cluster, operator: OperatorProcess, cloud: SimulatorThread,
+                                                  namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "idle")
+    mcpd.apply(manifest("idle"))
+    mcpd.wait_ready()
+    # Settled: the pass that saw it Ready has written its status.
+    wait_until(lambda: scrape_metrics(METRICS_PORT).get(STATUS_PATCHES, 0) > 0, what="the first status patches")
+    time.sleep(2 * DRIFT_INTERVAL)
+    patches_before, since = scrape_metrics(METRICS_PORT).get(STATUS_PATCHES, 0), time.monotonic()
+
+    wait_until(lambda: drift_checks(cloud, "idle", since) >= 3, timeout=15, what="three drift checks")
+    assert arm_writes(cloud, "idle", since) == 0
+    assert scrape_metrics(METRICS_PORT).get(STATUS_PATCHES, 0) == patches_before, \
+        "an idle resource patched its status although nothing changed"
+
+    # The counter does count: a change that moves the status is written.
+    mcpd.apply(manifest("idle", image="ghcr.io/acme/calc:2"))
+    wait_until(lambda: scrape_metrics(METRICS_PORT).get(STATUS_PATCHES, 0) > patches_before, what="a status patch after a change")
+    mcpd.wait_ready()
