@@ -241,24 +241,23 @@ class ContainerAppsTarget:
         raise TransientError("RegisteringProvider", f"registering resource provider {PROVIDER} in the subscription "
                                                     "(a one-time step that can take minutes)", wait)
 
-    async def _ensure_infrastructure(self, desired: Desired) -> tuple[bool, tuple[str, ...], float | None]:
-        """(environment ready, what was created now, when to look again)."""
+    async def prepare(self, desired: Desired) -> Prepared:
         key = (desired.resource_group.lower(), desired.environment.lower())
         if key in self._ready_environments:
-            return True, (), None
+            return Prepared(True)
         await self._ensure_provider()
         async with self._environment_locks.setdefault(key, asyncio.Lock()):
             if key in self._ready_environments:
-                return True, (), None
+                return Prepared(True)
             wait = self._environment_recheck.get(key, 0.0) - time.monotonic()
             if wait > 0:
-                return False, (), wait
-            ready, created, retry_after = await self._check_infrastructure(desired, key)
-            if not ready:
-                self._environment_recheck[key] = time.monotonic() + (retry_after or self.settings.poll_interval)
-            return ready, created, retry_after
+                return Prepared(False, wait)
+            prepared = await self._check_infrastructure(desired, key)
+            if not prepared.ready:
+                self._environment_recheck[key] = time.monotonic() + (prepared.retry_after or self.settings.poll_interval)
+            return prepared
 
-    async def _check_infrastructure(self, desired: Desired, key: tuple[str, str]) -> tuple[bool, tuple[str, ...], float | None]:
+    async def _check_infrastructure(self, desired: Desired, key: tuple[str, str]) -> Prepared:
         created: list[str] = []
         if not await self._arm("reads", lambda: self.resources.resource_groups.check_existence(desired.resource_group)):
             await self._arm("writes", lambda: self.resources.resource_groups.create_or_update(
@@ -274,21 +273,17 @@ class ContainerAppsTarget:
                 self.apps.managed_environments.begin_create_or_update, desired.resource_group, desired.environment,
                 models.ManagedEnvironment({"location": desired.location, "tags": bodies.tags(desired), "properties": {}}))
             created.append(ENV_PREFIX + desired.environment)
-            return False, tuple(created), retry_after
+            return Prepared(False, retry_after, tuple(created))
         state = env.properties.provisioning_state if env.properties else None
         if state == "Succeeded":
             self._ready_environments.add(key)
-            return True, tuple(created), None
+            return Prepared(True, None, tuple(created))
         if state in ("Failed", "Canceled", "UpgradeFailed"):
             raise TerminalError("EnvironmentFailed", f"managed environment {desired.environment} is {state}; fix or delete "
                                                      "it in Azure, or choose another spec.azure.environment")
-        return False, tuple(created), None
+        return Prepared(False, None, tuple(created))
 
     # ----- writing ----------------------------------------------------------------------------------
-    async def prepare(self, desired: Desired) -> Prepared:
-        ready, created, retry_after = await self._ensure_infrastructure(desired)
-        return Prepared(ready, None if ready else retry_after, created)
-
     async def apply(self, desired: Desired, secrets: dict[str, str], revision_suffix: str,
                     serving_revision: str | None) -> Accepted:
         new_revision = f"{desired.app_name}--{revision_suffix}"
