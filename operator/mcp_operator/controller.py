@@ -8,7 +8,6 @@ intent) and after it, so a crash at any point loses nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pydantic import ValidationError
 from . import metrics
 from .api.models import McpDeploymentSpec, McpDeploymentStatus
 from .concurrency import PassSlots
-from .kube import Kube, SecretMissing, status_patch
+from .kube import Kube, SecretMissing
 from .reconcile import plan as planning
 from .reconcile.desired import Desired, SpecError, resolve
 from .settings import Settings
@@ -194,11 +193,10 @@ class Controller:
         return PassResult(decided.requeue_after, nxt)
 
     async def _save(self, uid: str, namespace: str, name: str, status: McpDeploymentStatus) -> None:
-        patch = status_patch(status)
-        digest = hashlib.blake2b(json.dumps(patch, sort_keys=True).encode(), digest_size=16).digest()
+        digest = hashlib.blake2b(status.model_dump_json().encode(), digest_size=16).digest()
         if self.sent.get(uid) == digest:
             return
-        await self.kube.patch_status(namespace, name, patch)
+        await self.kube.patch_status(namespace, name, status)
         self.sent[uid] = digest
 
     # ----- deletion ---------------------------------------------------------------------------------

@@ -122,10 +122,8 @@ class Kube:
                 return payload if isinstance(payload, dict) else {}
         raise KubeError(401, "Unauthorized", "the API server refused the credentials after a fresh login")
 
-    async def patch_status(self, namespace: str, name: str, status: McpDeploymentStatus | dict[str, Any]) -> None:
-        """Makes the stored status equal ``status`` (a model, or a patch already made by ``status_patch``)."""
-        patch = status_patch(status) if isinstance(status, McpDeploymentStatus) else status
-        found = await self._request("PATCH", _object_path(namespace, name) + "/status", patch, MERGE_PATCH)
+    async def patch_status(self, namespace: str, name: str, status: McpDeploymentStatus) -> None:
+        found = await self._request("PATCH", _object_path(namespace, name) + "/status", status_patch(status), MERGE_PATCH)
         if found is None:
             raise KubeError(404, "NotFound", f"mcpdeployment {namespace}/{name} is gone")
 
