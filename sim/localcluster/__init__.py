@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from cryptography.hazmat.primitives import serialization
@@ -90,9 +91,15 @@ class Cluster:
 
     def kubeconfig_for_token(self, token: str, path: Path) -> Path:
         """A kubeconfig that authenticates with ``token`` alone (e.g. a ServiceAccount's, from TokenRequest)."""
+        return self.kubeconfig_for_user({"token": token}, path)
+
+    def kubeconfig_for_user(self, user: dict[str, Any], path: Path, namespace: str | None = None) -> Path:
+        """This cluster's kubeconfig with ``user`` (a kubeconfig user entry) as its only user."""
         config = json.loads(self.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
-        config["users"] = [{"name": "token-user", "user": {"token": token}}]
-        config["contexts"][0]["context"]["user"] = "token-user"
+        config["users"] = [{"name": "test-user", "user": user}]
+        config["contexts"][0]["context"]["user"] = "test-user"
+        if namespace:
+            config["contexts"][0]["context"]["namespace"] = namespace
         path.write_text(json.dumps(config))
         return path
 

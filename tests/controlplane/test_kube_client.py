@@ -7,7 +7,6 @@ ServiceAccount token the API server really checks; a rotated token is picked up 
 from __future__ import annotations
 
 import base64
-import json
 import stat
 import sys
 import uuid
@@ -37,13 +36,8 @@ def exec_kubeconfig(cluster: Cluster, tmp_path: Path, token_file: Path) -> Path:
                       f"print(json.dumps({{'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential', "
                       f"'status': {{'token': pathlib.Path({str(token_file)!r}).read_text().strip()}}}}))\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    config = json.loads(cluster.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
-    config["users"] = [{"name": "exec-user", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
-                                                               "command": str(script), "interactiveMode": "Never"}}}]
-    config["contexts"][0]["context"].update(user="exec-user", namespace="from-the-context")
-    path = tmp_path / "exec.kubeconfig"
-    path.write_text(json.dumps(config))
-    return path
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(script), "interactiveMode": "Never"}}
+    return cluster.kubeconfig_for_user(user, tmp_path / "exec.kubeconfig", namespace="from-the-context")
 
 
 def mcpd(namespace: str, name: str, **azure: object) -> dict[str, object]:
