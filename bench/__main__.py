@@ -429,7 +429,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
                   f"| the same kind of change as a new revision | {fmt(rollback['new_revision_seconds'])} |", ""]
     lines += ["## What profiling showed", "", *PROFILE_NOTES, ""]
     lines += ["## Reproduce", "", "```console",
-              "$ make bench                                  # all scenarios (about 20 minutes on 2 cores)",
+              "$ make bench                                  # all scenarios (about 15 minutes on 2 cores)",
               "$ make bench BENCH_ARGS=--quick               # smaller sizes, one run each", "```", ""]
     path.write_text("\n".join(lines))
 
