@@ -1,4 +1,5 @@
-"""PassSlots: a bounded number of passes, and a pass that waits on the cloud's pace gives its place up."""
+"""PassSlots: a bounded number of passes, and a pass that waits on the cloud's pace gives its place up;
+the bound of kopf's own connection pool."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import pytest
 
 from mcp_operator.concurrency import PassSlots, leave_place
+from mcp_operator.settings import Settings
+from mcp_operator.targets.azure_container_apps.target import ThrottlePacer
 
 
 async def started(slots: PassSlots, log: list[str], name: str, release: asyncio.Event, leave: bool = False) -> None:
@@ -74,3 +77,32 @@ async def test_a_cancelled_pass_gives_its_place_back() -> None:
     release.set()
     await asyncio.wait_for(started(slots, log, "next", release), timeout=1)
     assert log == ["doomed in", "next in", "next out"]
+
+
+async def test_a_pass_held_back_by_the_throttle_pacer_lets_others_run_meanwhile() -> None:
+    pacer, slots, log = ThrottlePacer(), PassSlots(1), []
+    pacer.throttled("writes", 0.3)  # ARM said: no writes for 0.3 s
+
+    async def writer() -> None:
+        async with slots.place():
+            await pacer.admit("writes")
+            log.append("write sent")
+
+    async def poll() -> None:
+        async with slots.place():
+            log.append("poll done")
+
+    waiting = asyncio.create_task(writer())
+    await settle()
+    await asyncio.wait_for(poll(), timeout=0.2)  # would wait for the writer's place without leave_place()
+    await waiting
+    assert log == ["poll done", "write sent"]
+
+
+@pytest.mark.parametrize(("namespaces", "expected"), [
+    ((), 3 + 24),                      # cluster-wide: one McpDeployment watch, one peering watch, one for namespaces
+    (("team-a", "team-b"), 5 + 24),    # two of each per namespace, plus namespaces
+    (("team-*",), 0),                  # globs: the number of watch streams is unknown, so kopf's pool stays unbounded
+])
+def test_kopfs_pool_is_bounded_by_its_watch_streams_plus_request_connections(namespaces: tuple[str, ...], expected: int) -> None:
+    assert Settings(namespaces=namespaces).kopf_connections() == expected
