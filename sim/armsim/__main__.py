@@ -12,17 +12,16 @@ from pathlib import Path
 from .server import Simulator, SimulatorConfig
 
 
-def default_openapi() -> Path | None:
-    """The official OpenAPI document, from $ARMSIM_OPENAPI or the shared fixtures beside the checkout."""
+SPEC_DIR = Path(__file__).resolve().parent / "spec"
+OFFICIAL_OPENAPI = (SPEC_DIR / "azure-rest-api-specs/specification/app/resource-manager/Microsoft.App/"
+                    "ContainerApps/stable/2026-07-01/openapi.json")
+
+
+def default_openapi() -> Path:
+    """The official OpenAPI document: $ARMSIM_OPENAPI if set, else the copy kept in this package (see spec/NOTICE)."""
     if os.environ.get("ARMSIM_OPENAPI"):
         return Path(os.environ["ARMSIM_OPENAPI"])
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = (parent / "shared/fixtures/azure-rest-api-specs/specification/app/resource-manager/Microsoft.App/"
-                     "ContainerApps/stable/2026-07-01/openapi.json")
-        if candidate.exists():
-            return candidate
-    return None
+    return OFFICIAL_OPENAPI
 
 
 async def serve(args: argparse.Namespace) -> None:
