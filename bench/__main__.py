@@ -154,7 +154,7 @@ def environment(latency: dict[str, float], retry_after: int, throttling: bool = 
         sim_config = SimulatorConfig(openapi=default_openapi(), retry_after=retry_after, throttling=throttling, latency=latency)
         with running_simulator(sim_config) as sim:
             overrides = {"MCP_POLL_INTERVAL": "1", "MCP_DRIFT_INTERVAL": "300", "MCP_MAX_BACKOFF": "30", **(operator_env or {})}
-            env = operator_environment(cluster, sim.info, **overrides)
+            env = operator_environment(cluster, sim.operator_environment(), **overrides)
             operator = OperatorProcess(env, workdir / "operator.log", ("--namespace", "bench")).start()
             cluster.kubectl("create", "namespace", "bench")
             operator.wait_started()

@@ -92,7 +92,7 @@ def main() -> None:
         with running_simulator(config) as sim:
             say(f"started the Azure Resource Manager simulator at {sim.info['armEndpoint']} (Azure is not reachable here)")
             logs = Path(tempfile.mkdtemp(prefix="mcp-demo-")) / "operator.log"
-            operator = OperatorProcess(operator_environment(cluster, sim.info, MCP_POLL_INTERVAL="1"), logs).start()
+            operator = OperatorProcess(operator_environment(cluster, sim.operator_environment(), MCP_POLL_INTERVAL="1"), logs).start()
             say(f"started mcp-operator (logs: {logs})")
             try:
                 run(cluster, sim, sample, name)

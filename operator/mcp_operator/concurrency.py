@@ -2,7 +2,7 @@
 
 A pass is short: it reads, decides, starts a cloud operation and returns; a later pass checks on it.
 Bounding them keeps a burst of a thousand new resources from holding a thousand half-done passes in
-memory. But a pass that must wait for ARM's throttling to let its write through should not keep its
+memory. But a pass that must wait for a cloud's throttling to let its write through should not keep its
 place meanwhile: with every place held by such waiters, resources whose operations had finished
 could not run the pass that sees it, and all of them piled up on the read bucket at the end.
 """

@@ -19,13 +19,12 @@ from pydantic import ValidationError
 from . import metrics
 from .api.models import McpDeploymentSpec, McpDeploymentStatus
 from .concurrency import PassSlots
+from .contract import Connector, Credentials, Deletion, Target, TerminalError, TransientError
 from .kube import Kube, SecretMissing
 from .reconcile import plan as planning
 from .reconcile.desired import Desired, SpecError, resolve
 from .settings import Settings
-from .targets.azure_container_apps import credentials
-from .targets.azure_container_apps.target import ContainerAppsTarget, SharedSession
-from .targets.base import Deletion, Target, TerminalError, TransientError
+from .targets.registry import Connectors, supported
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[str, str, str], None]  # (type, reason, message)
@@ -41,7 +40,6 @@ class PassResult:
 class Controller:
     settings: Settings
     kube: Kube
-    targets: dict[tuple[str, ...], ContainerAppsTarget] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)  # uid -> consecutive transient failures
     # The status this process last wrote, by uid: only the operator writes status, and the watch that
     # delivers our own patch can lag behind the next pass.
@@ -49,47 +47,37 @@ class Controller:
     # A digest of the status patch last sent, by uid: a pass that ends where the last one did (waiting for
     # shared infrastructure, an idle drift check) sends nothing. Only the operator writes status.
     sent: dict[str, bytes] = field(default_factory=dict)
-    session: SharedSession | None = None
     passes: PassSlots = field(init=False)  # see concurrency.py
+    connectors: Connectors = field(init=False)
 
     def __post_init__(self) -> None:
         self.passes = PassSlots(self.settings.max_concurrent_reconciles)
+        self.connectors = Connectors(self.settings)
 
     async def close(self) -> None:
-        for target in self.targets.values():
-            await target.close()
-        self.targets.clear()
-        if self.session:
-            await self.session.close()
-
-    def _session(self) -> SharedSession:
-        if self.session is None:
-            self.session = SharedSession(self.settings)  # needs the running loop, hence not at construction
-        return self.session
+        await self.connectors.close()
 
     # ----- the cloud side ---------------------------------------------------------------------------
+    def connector_for(self, spec: McpDeploymentSpec) -> Connector:
+        connector = self.connectors.get(str(spec.target.type))
+        if connector is None:
+            raise SpecError("spec.target.type", f"target type {spec.target.type} is not supported yet by this operator; "
+                            f"reconciled types: {', '.join(supported())}", reason="TargetNotSupported")
+        return connector
+
+    def desired_of(self, spec: McpDeploymentSpec, name: str, namespace: str) -> Desired:
+        return resolve(spec, name, namespace, self.connector_for(spec))
+
     async def target_for(self, desired: Desired, spec: McpDeploymentSpec) -> Target:
-        if spec.credentials is None:
-            key: tuple[str, ...] = (desired.subscription_id, "operator-identity")
-            if key not in self.targets:
-                session = self._session()
-                self.targets[key] = ContainerAppsTarget(
-                    self.settings, credentials.operator_identity(self.settings, session.options()), desired.subscription_id, session)
-            return self.targets[key]
-        secret_name = spec.credentials.secret_ref.name
-        data, version = await self.kube.secret_data(desired.namespace, secret_name)
-        key = (desired.subscription_id, desired.namespace, secret_name, version)
-        if key not in self.targets:
-            stale = [k for k in self.targets if k[:3] == key[:3]]
-            for old in stale:  # the Secret changed: drop clients built from its previous version
-                await self.targets.pop(old).close()
-            session = self._session()
-            credential = credentials.from_secret(self.settings, data, f"{desired.namespace}/{secret_name}", session.options())
-            self.targets[key] = ContainerAppsTarget(self.settings, credential, desired.subscription_id, session)
-        return self.targets[key]
+        secret = None
+        if spec.credentials is not None:
+            secret_name = spec.credentials.secret_ref.name
+            data, version = await self.kube.secret_data(desired.namespace, secret_name)
+            secret = Credentials(f"{desired.namespace}/{secret_name}", data, version)
+        return await self.connector_for(spec).connect(desired, secret)
 
     async def secret_values(self, desired: Desired) -> dict[str, str]:
-        """Container Apps secret name -> value, read from the referenced Kubernetes Secrets (never logged)."""
+        """Environment variable name -> value, read from the referenced Kubernetes Secrets (never logged)."""
         secrets: dict[str, dict[str, str]] = {}
         values = {}
         for ref in desired.secret_env:
@@ -97,7 +85,7 @@ class Controller:
                 secrets[ref.secret_name], _ = await self.kube.secret_data(desired.namespace, ref.secret_name)
             if ref.key not in secrets[ref.secret_name]:
                 raise SecretMissing(desired.namespace, ref.secret_name, ref.key)
-            values[ref.cloud_secret_name] = secrets[ref.secret_name][ref.key]
+            values[ref.env_name] = secrets[ref.secret_name][ref.key]
         return values
 
     # ----- one pass ---------------------------------------------------------------------------------
@@ -105,7 +93,7 @@ class Controller:
         uid = body["metadata"].get("uid", "")
         before = self.written.get(uid) or McpDeploymentStatus.model_validate(body.get("status") or {})
         result = await self._reconcile_pass(body, emit)
-        _account(uid, before, result.status)
+        _account(uid, str((body.get("spec") or {}).get("target", {}).get("type", "")), before, result.status)
         return result
 
     async def _reconcile_pass(self, body: dict[str, Any], emit: EventSink) -> PassResult:
@@ -126,7 +114,7 @@ class Controller:
         except ValidationError as error:
             return await stalled("InvalidSpec", f"the spec does not validate: {error.errors()[0]['msg']}", None)
         try:
-            desired = resolve(spec, name, namespace, self.settings)
+            desired = self.desired_of(spec, name, namespace)
         except SpecError as error:
             return await stalled(error.reason, error.message, None)
         try:
@@ -156,8 +144,9 @@ class Controller:
         observed = await target.observe(desired, detailed=planning.wants_detail(status, generation))
         if planning.needs_detail(status, desired.revision_hash, observed):
             observed = await target.observe(desired, detailed=True)
-        decided = planning.plan(desired, status, observed, generation, spec.revision_history_limit,
-                                self.settings.poll_interval, self.settings.drift_interval)
+        context = planning.Context(target.capabilities, lambda key: target.revision_id(desired, key),
+                                   spec.revision_history_limit, self.settings.poll_interval, self.settings.drift_interval)
+        decided = planning.plan(desired, status, observed, generation, context)
         nxt, action = decided.status, decided.action
         if action is not None and spec.suspend:
             planning.conditions_for(nxt, "suspended", "Suspended", f"spec.suspend is true: observing only; next step would be "
@@ -175,18 +164,18 @@ class Controller:
             if prepared.ready:
                 await self._save(uid, namespace, name, nxt)  # the intent first: a crash now repeats the same revision
                 secrets = await self.secret_values(desired)
-                accepted = await target.apply(desired, secrets, action.suffix, action.serving)
+                accepted = await target.create_revision(desired, secrets, action.key, action.serving)
                 decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
             else:
                 decided.requeue_after = _after(prepared.retry_after, decided.requeue_after)
-        elif isinstance(action, planning.Shift):
-            accepted = await target.shift_traffic(desired, action.revision, action.activate)
+        elif isinstance(action, planning.Route):
+            accepted = await target.route(desired, action.traffic, action.revive)
             decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
-        elif isinstance(action, planning.Configure):
-            accepted = await target.update_configuration(desired, await self.secret_values(desired), action.serving)
+        elif isinstance(action, planning.Reconfigure):
+            accepted = await target.reconfigure(desired, await self.secret_values(desired), action.serving)
             decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
-        elif isinstance(action, planning.Deactivate):
-            await target.deactivate(desired, list(action.revisions))
+        elif isinstance(action, planning.Retire):
+            await target.retire(desired, action.revisions)
         for kind, reason, message in decided.events:
             emit(kind, reason, message)
         await self._save(uid, namespace, name, nxt)
@@ -210,7 +199,7 @@ class Controller:
         meta = body["metadata"]
         try:
             spec = McpDeploymentSpec.model_validate(body.get("spec") or {})
-            desired = resolve(spec, meta["name"], meta["namespace"], self.settings)
+            desired = self.desired_of(spec, meta["name"], meta["namespace"])
         except (ValidationError, SpecError):
             return Deletion(done=True, notes=("nothing was reconciled for this spec, so nothing to delete",))
         if spec.deletion_policy == "Retain":
@@ -228,7 +217,7 @@ class Controller:
 
 
 def _after(retry_after: float | None, default: float | None) -> float | None:
-    """ARM's Retry-After for the operation just started (0 included) wins over the planner's default."""
+    """The cloud's Retry-After for the operation just started (0 included) wins over the planner's default."""
     return retry_after if retry_after is not None else default
 
 
@@ -242,10 +231,10 @@ def _state(status: McpDeploymentStatus) -> str:
     return "Progressing"
 
 
-def _account(uid: str, before: McpDeploymentStatus, after: McpDeploymentStatus) -> None:
+def _account(uid: str, target: str, before: McpDeploymentStatus, after: McpDeploymentStatus) -> None:
     """Metrics of one pass: its outcome, the resource's state, and how long a finished cloud operation took."""
     state = _state(after)
-    metrics.RECONCILES.labels(state.lower()).inc()
+    metrics.RECONCILES.labels(target, state.lower()).inc()
     metrics.record_state(uid, state)
     if before.pending is not None and after.pending is None:
         started = datetime.strptime(before.pending.started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

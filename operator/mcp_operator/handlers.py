@@ -14,6 +14,7 @@ from .controller import Controller
 from .kube import Kube, session_for
 from .kubeconfig import login
 from .settings import Settings
+from .targets import registry
 
 FINALIZER = f"{GROUP}/cleanup"
 
@@ -55,7 +56,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.request_timeout = 60
     # A resource's loop is cheap (asyncio); thousands may run in one process.
     settings.batching.worker_limit = None
-    for noisy in ("azure", "aiohttp.access"):
+    for noisy in (*registry.quiet_loggers(), "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     operator_settings = Settings.from_env()
     kube, _namespace = await Kube.connect(connections=operator_settings.kube_connections)

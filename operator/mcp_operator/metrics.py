@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-RECONCILES = Counter("mcp_reconciles_total", "Reconcile passes by outcome.", ["outcome"])
-ARM_REQUESTS = Counter("mcp_arm_requests_total", "Azure Resource Manager requests by method and outcome.",
-                       ["method", "outcome"])
+RECONCILES = Counter("mcp_reconciles_total", "Reconcile passes by target and outcome.", ["target", "outcome"])
+CLOUD_REQUESTS = Counter("mcp_cloud_requests_total", "Requests to a target's cloud API by target, method and outcome.",
+                         ["target", "method", "outcome"])
 OPERATION_SECONDS = Histogram("mcp_cloud_operation_seconds", "Time from a cloud write to its observed completion.",
                               ["kind"], buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800))
 KUBE_REQUESTS = Counter("mcp_kube_requests_total", "Requests of the operator's own Kubernetes client (status patches, "
@@ -18,6 +16,9 @@ _STATES: dict[str, str] = {}  # uid -> state
 
 
 def http_outcome(status: int) -> str:
+    """404 is an answer (most often to an existence check), not an error of ours."""
+    if status == 404:
+        return "not_found"
     if status == 429:
         return "throttled"
     if status >= 500:
@@ -27,14 +28,12 @@ def http_outcome(status: int) -> str:
     return "success"
 
 
-def count_arm_response(response: Any) -> None:
-    """azure-core's raw_response_hook: called with every pipeline response of the management clients."""
-    http = response.http_response
-    ARM_REQUESTS.labels(http.request.method, http_outcome(http.status_code)).inc()
+def count_cloud_response(target: str, method: str, status: int) -> None:
+    CLOUD_REQUESTS.labels(target, method, http_outcome(status)).inc()
 
 
-def count_arm_connection_error(method: str = "unknown") -> None:
-    ARM_REQUESTS.labels(method, "connection_error").inc()
+def count_cloud_connection_error(target: str, method: str = "unknown") -> None:
+    CLOUD_REQUESTS.labels(target, method, "connection_error").inc()
 
 
 def record_state(uid: str, state: str | None) -> None:

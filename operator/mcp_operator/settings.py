@@ -1,17 +1,13 @@
 """Operator-wide configuration, read once from the environment (the Helm chart and manifests set it).
 
-Precedence for the cloud settings of a resource: its spec, then these operator defaults, then the
-built-in defaults of the API (`eastus`, ...).
+These are the settings every target shares; each target reads its own section (its account
+defaults, endpoints, connection bounds) in its own folder under ``targets/``.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-
-AZURE_PUBLIC_ARM = "https://management.azure.com"
-AZURE_PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
-
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
@@ -25,14 +21,14 @@ def proxies_configured() -> bool:
     return any(os.environ.get(name) for name in PROXY_VARIABLES)
 
 
-def _float(name: str, default: float) -> float:
+def positive_number(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+        raise ValueError(f"{name} must be a positive number, got {raw!r}") from exc
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {raw!r}")
     return value
@@ -40,19 +36,12 @@ def _float(name: str, default: float) -> float:
 
 @dataclass(frozen=True)
 class Settings:
-    default_subscription_id: str | None = None
-    default_location: str | None = None
-    arm_endpoint: str = AZURE_PUBLIC_ARM
-    authority_host: str = AZURE_PUBLIC_AUTHORITY
-    arm_scope: str = "https://management.azure.com/.default"
-    ca_bundle: str | None = None  # for sovereign clouds behind a private CA, and the simulator
-    disable_instance_discovery: bool = False
+    ca_bundle: str | None = None  # for clouds behind a private CA, and the simulators
     drift_interval: float = 300.0  # seconds between drift checks of an in-sync resource
-    poll_interval: float = 5.0  # fallback delay while a cloud operation runs (ARM's Retry-After wins)
+    poll_interval: float = 5.0  # fallback delay while a cloud operation runs (the cloud's Retry-After wins)
     max_backoff: float = 300.0
     namespaces: tuple[str, ...] = field(default_factory=tuple)  # empty: cluster-wide
     metrics_port: int = 9090  # 0: no metrics endpoint
-    arm_connections: int = 16  # concurrent connections to Azure (and the identity platform)
     max_concurrent_reconciles: int = 32  # passes in flight at once, over all resources
     kube_connections: int = 8  # concurrent connections to the Kubernetes API for status and Secrets
     # kopf's own requests (finalizers, Events) besides its watch streams; measured at 1,000 new resources:
@@ -74,22 +63,14 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        authority = os.environ.get("AZURE_AUTHORITY_HOST", "").strip() or AZURE_PUBLIC_AUTHORITY
         namespaces = tuple(n.strip() for n in os.environ.get("MCP_WATCH_NAMESPACES", "").split(",") if n.strip())
         return cls(
-            default_subscription_id=os.environ.get("MCP_DEFAULT_SUBSCRIPTION_ID", "").strip() or None,
-            default_location=os.environ.get("MCP_DEFAULT_LOCATION", "").strip() or None,
-            arm_endpoint=(os.environ.get("MCP_ARM_ENDPOINT", "").strip() or AZURE_PUBLIC_ARM).rstrip("/"),
-            authority_host=authority.rstrip("/"),
-            arm_scope=os.environ.get("MCP_ARM_SCOPE", "").strip() or "https://management.azure.com/.default",
             ca_bundle=os.environ.get("MCP_CA_BUNDLE", "").strip() or None,
-            disable_instance_discovery=authority.rstrip("/") != AZURE_PUBLIC_AUTHORITY,
-            drift_interval=_float("MCP_DRIFT_INTERVAL", 300.0),
-            poll_interval=_float("MCP_POLL_INTERVAL", 5.0),
-            max_backoff=_float("MCP_MAX_BACKOFF", 300.0),
+            drift_interval=positive_number("MCP_DRIFT_INTERVAL", 300.0),
+            poll_interval=positive_number("MCP_POLL_INTERVAL", 5.0),
+            max_backoff=positive_number("MCP_MAX_BACKOFF", 300.0),
             namespaces=namespaces,
             metrics_port=int(os.environ.get("MCP_METRICS_PORT", "").strip() or 9090),
-            arm_connections=int(_float("MCP_ARM_CONNECTIONS", 16)),
-            kube_connections=int(_float("MCP_KUBE_CONNECTIONS", 8)),
-            max_concurrent_reconciles=int(_float("MCP_MAX_CONCURRENT_RECONCILES", 32)),
+            kube_connections=int(positive_number("MCP_KUBE_CONNECTIONS", 8)),
+            max_concurrent_reconciles=int(positive_number("MCP_MAX_CONCURRENT_RECONCILES", 32)),
         )

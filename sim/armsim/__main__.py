@@ -11,7 +11,6 @@ from pathlib import Path
 
 from .server import Simulator, SimulatorConfig
 
-
 SPEC_DIR = Path(__file__).resolve().parent / "spec"
 OFFICIAL_OPENAPI = (SPEC_DIR / "azure-rest-api-specs/specification/app/resource-manager/Microsoft.App/"
                     "ContainerApps/stable/2026-07-01/openapi.json")

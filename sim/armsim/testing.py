@@ -1,4 +1,9 @@
-"""Run a simulator on a background thread, for synchronous callers (pytest, the demo, benchmarks)."""
+"""Run a simulator on a background thread, for synchronous callers (pytest, the demo, benchmarks).
+
+``SimulatorThread`` is this cloud's harness object: what the operator's environment must say to use it,
+a sample spec, what it holds for a resource, and the faults a test can ask for. The conformance suite,
+the end-to-end tests, the demo and the benchmarks use clouds only through such harnesses.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +48,44 @@ class SimulatorThread:
     @property
     def info(self) -> dict[str, Any]:
         return self.simulator.info()
+
+    # ----- the harness --------------------------------------------------------------------------
+    target_type = "azure-container-apps"
+
+    def operator_environment(self) -> dict[str, str]:
+        """What the operator's environment must say to use this simulator as its cloud."""
+        info = self.info
+        return {
+            "AZURE_TENANT_ID": info["tenantId"],
+            "AZURE_CLIENT_ID": info["clientId"],
+            "AZURE_CLIENT_SECRET": info["clientSecret"],
+            "AZURE_AUTHORITY_HOST": info["authorityHost"],
+            "MCP_ARM_ENDPOINT": info["armEndpoint"],
+            "MCP_CA_BUNDLE": info["caBundle"],
+            "MCP_DEFAULT_SUBSCRIPTION_ID": info["subscriptionId"],
+        }
+
+    def sample_spec(self, name: str, image: str = "ghcr.io/acme/calc:1.0.0") -> dict[str, Any]:
+        """An McpDeployment spec for this target that the simulator can serve."""
+        return {"target": {"type": self.target_type}, "server": {"name": name, "image": image,
+                                                                  "allowedOrigins": ["https://app.example"]},
+                "azure": {"location": "westeurope"}}
+
+    def revision_names(self, app: str) -> list[str]:
+        """The names of every revision the cloud holds for an app (any resource group)."""
+
+        def names() -> list[str]:
+            return sorted(r for a in self.simulator.world.apps.values() if a.name == app for r in a.revisions)
+
+        return self.call(names)
+
+    def fail_revisions_of(self, image_contains: str, message: str = "container exited with code 1") -> None:
+        """Every revision whose image contains this text fails to start, with that message."""
+        self.call(self.simulator.fail_revisions, image_contains, message)
+
+    def drop_connections(self, count: int = 1, method: str | None = None) -> None:
+        """The next ``count`` requests (of that method) lose their connection before an answer."""
+        self.call(self.simulator.add_fault, action="drop", when="before", count=count, method=method)
 
 
 @contextlib.contextmanager

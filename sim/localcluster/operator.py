@@ -7,23 +7,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from . import Cluster
 
 
-def operator_environment(cluster: Cluster, sim_info: dict[str, Any], **overrides: str) -> dict[str, str]:
-    """The environment of an operator that uses ``cluster`` and the simulator as its cloud."""
+def operator_environment(cluster: Cluster, cloud: Mapping[str, str], **overrides: str) -> dict[str, str]:
+    """The environment of an operator that uses ``cluster``, and a cloud (a simulator harness's
+    ``operator_environment()``)."""
     env = cluster.env()
+    env.update(cloud)
     env.update({
-        "AZURE_TENANT_ID": sim_info["tenantId"],
-        "AZURE_CLIENT_ID": sim_info["clientId"],
-        "AZURE_CLIENT_SECRET": sim_info["clientSecret"],
-        "AZURE_AUTHORITY_HOST": sim_info["authorityHost"],
-        "MCP_ARM_ENDPOINT": sim_info["armEndpoint"],
-        "MCP_CA_BUNDLE": sim_info["caBundle"],
-        "MCP_DEFAULT_SUBSCRIPTION_ID": sim_info["subscriptionId"],
         "MCP_POLL_INTERVAL": "0.5",
         "MCP_DRIFT_INTERVAL": "30",
         "MCP_MAX_BACKOFF": "5",

@@ -35,7 +35,7 @@ def namespace_prefix(request: pytest.FixtureRequest) -> str:
 def operator(cluster: Cluster, cloud: SimulatorThread, namespace_prefix: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(operator_environment(cluster, cloud.info, MCP_DRIFT_INTERVAL="3"), log,
+    process = OperatorProcess(operator_environment(cluster, cloud.operator_environment(), MCP_DRIFT_INTERVAL="3"), log,
                               ("--namespace", f"{namespace_prefix}-*")).start()
     process.wait_started()
     yield process

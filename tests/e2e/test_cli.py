@@ -23,7 +23,7 @@ PLUGIN = str(Path(sys.executable).with_name("kubectl-mcp"))
 
 def mcp(cluster: Cluster, cloud: SimulatorThread, *args: str, input: str | None = None, timeout: float = 120
         ) -> subprocess.CompletedProcess[str]:
-    env = operator_environment(cluster, cloud.info)
+    env = operator_environment(cluster, cloud.operator_environment())
     return subprocess.run([PLUGIN, "--kubeconfig", str(cluster.kubeconfig), *args], input=input, capture_output=True,
                           text=True, env=env, timeout=timeout, check=False)
 
@@ -56,10 +56,10 @@ def test_the_whole_workflow(cluster: Cluster, cloud: SimulatorThread, operator: 
 
     outputs = json.loads(mcp(cluster, cloud, "outputs", "calc-cli", "-n", namespace, "-o", "json").stdout)
     assert outputs["url"].startswith("https://calc-cli.") and outputs["url"].endswith(".westeurope.azurecontainerapps.io/")
-    assert (outputs["region"], outputs["resourceGroup"], outputs["environment"]) == ("westeurope", "calc-cli-rg", "calc-cli-env")
-    assert outputs["subscription"] == cloud.info["subscriptionId"] and outputs["servingRevision"].startswith("calc-cli--r1-")
+    assert (outputs["location"], outputs["resourceGroup"], outputs["environment"]) == ("westeurope", "calc-cli-rg", "calc-cli-env")
+    assert outputs["subscriptionId"] == cloud.info["subscriptionId"] and outputs["servingRevision"].startswith("calc-cli--r1-")
     table = mcp(cluster, cloud, "outputs", "calc-cli", "-n", namespace).stdout
-    assert f"URL:              {outputs['url']}" in table
+    assert f"URL:              {outputs['url']}" in table and "Resource group:   calc-cli-rg" in table
     assert yaml.safe_load(mcp(cluster, cloud, "outputs", "calc-cli", "-n", namespace, "-o", "yaml").stdout) == outputs
 
     updated = yaml.safe_load(manifest.read_text())

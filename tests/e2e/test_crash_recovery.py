@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 def test_sigkill_mid_operation_then_restart_converges_without_duplicates(
         cluster: Cluster, cloud: SimulatorThread, namespace: str, tmp_path: Path, phase: str) -> None:
     name = f"calc-kill-{phase}"
-    env = operator_environment(cluster, cloud.info)
+    env = operator_environment(cluster, cloud.operator_environment())
     scope = ("--namespace", namespace)
     operator = OperatorProcess(env, tmp_path / "operator.log", scope).start()
     mcpd = Mcpd(cluster, namespace, name)

@@ -26,7 +26,8 @@ STATUS_PATCHES = 'mcp_kube_requests_total{method="PATCH",outcome="success"}'
 def operator(cluster: Cluster, cloud: SimulatorThread, namespace_prefix: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = operator_environment(cluster, cloud.info, MCP_METRICS_PORT=str(METRICS_PORT), MCP_DRIFT_INTERVAL=str(DRIFT_INTERVAL))
+    env = operator_environment(cluster, cloud.operator_environment(), MCP_METRICS_PORT=str(METRICS_PORT),
+                               MCP_DRIFT_INTERVAL=str(DRIFT_INTERVAL))
     process = OperatorProcess(env, log, ("--namespace", f"{namespace_prefix}-*")).start()
     process.wait_started()
     yield process

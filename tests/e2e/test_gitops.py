@@ -27,7 +27,7 @@ METRICS_PORT = free_port()
 def operator(cluster: Cluster, cloud: SimulatorThread, namespace_prefix: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = operator_environment(cluster, cloud.info, MCP_METRICS_PORT=str(METRICS_PORT))
+    env = operator_environment(cluster, cloud.operator_environment(), MCP_METRICS_PORT=str(METRICS_PORT))
     process = OperatorProcess(env, log, ("--namespace", f"{namespace_prefix}-*")).start()
     process.wait_started()
     yield process
@@ -117,9 +117,14 @@ def test_prometheus_metrics(cluster: Cluster, operator: OperatorProcess, namespa
     mcpd.wait_ready()
     time.sleep(0.5)
     found = scrape_metrics(METRICS_PORT)
-    assert found.get('mcp_reconciles_total{outcome="ready"}', 0) >= 1
-    assert found.get('mcp_reconciles_total{outcome="progressing"}', 0) >= 1
-    assert found.get('mcp_arm_requests_total{method="PUT",outcome="success"}', 0) >= 1
-    assert found.get('mcp_arm_requests_total{method="GET",outcome="success"}', 0) >= 1
+    target = 'target="azure-container-apps"'
+    # scrape_metrics lists each sample's labels in alphabetical order
+    assert found.get(f'mcp_reconciles_total{{outcome="ready",{target}}}', 0) >= 1
+    assert found.get(f'mcp_reconciles_total{{outcome="progressing",{target}}}', 0) >= 1
+    assert found.get(f'mcp_cloud_requests_total{{method="PUT",outcome="success",{target}}}', 0) >= 1
+    assert found.get(f'mcp_cloud_requests_total{{method="GET",outcome="success",{target}}}', 0) >= 1
+    # The first read of a new app answers 404: an answer, not an error of ours.
+    assert found.get(f'mcp_cloud_requests_total{{method="GET",outcome="not_found",{target}}}', 0) >= 1
+    assert f'mcp_cloud_requests_total{{method="GET",outcome="client_error",{target}}}' not in found
     assert found.get('mcp_resources{state="Ready"}', 0) >= 1
     assert found.get('mcp_cloud_operation_seconds_count{kind="Rollout"}', 0) >= 1

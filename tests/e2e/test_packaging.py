@@ -139,7 +139,7 @@ def test_the_image_entrypoint_runs_the_operator_from_the_installed_wheel(
     port = free_port()
     command = [str(installed_wheel / "bin" / entrypoint[0]),
                *(arg.replace("0.0.0.0:8080", f"127.0.0.1:{port}") for arg in entrypoint[1:]), "--namespace", namespace]
-    env = {**operator_environment(cluster, cloud.info), "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(tmp_path)}
+    env = {**operator_environment(cluster, cloud.operator_environment()), "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(tmp_path)}
     env.pop("PYTHONPATH", None)
     process = subprocess.Popen(command, env=env, stdout=open(tmp_path / "log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
     try:

@@ -46,7 +46,7 @@ def _full_flow(cluster: Cluster, namespace: str, name: str, operator: OperatorPr
 def test_namespaced_mode_with_the_operators_own_token(cluster: Cluster, cloud: SimulatorThread, tmp_path: Path) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO_ROOT / "manifests" / "overlays" / "namespaced"))
     kubeconfig = _as_operator(cluster, tmp_path)
-    env = operator_environment(cluster, cloud.info, KUBECONFIG=str(kubeconfig), MCP_WATCH_NAMESPACES="mcp-servers")
+    env = operator_environment(cluster, cloud.operator_environment(), KUBECONFIG=str(kubeconfig), MCP_WATCH_NAMESPACES="mcp-servers")
     operator = OperatorProcess(env, tmp_path / "operator.log", ("--peering", "mcp-operator")).start()
     try:
         operator.wait_started()
@@ -71,7 +71,7 @@ def test_cluster_wide_mode_with_the_operators_own_token(cluster: Cluster, cloud:
     prefix = f"rbac-cw-{uuid.uuid4().hex[:6]}"
     namespace = f"{prefix}-apps"
     cluster.kubectl("create", "namespace", namespace)
-    env = operator_environment(cluster, cloud.info, KUBECONFIG=str(kubeconfig))
+    env = operator_environment(cluster, cloud.operator_environment(), KUBECONFIG=str(kubeconfig))
     operator = OperatorProcess(env, tmp_path / "operator.log", ("--namespace", f"{prefix}-*")).start()
     try:
         operator.wait_started()

@@ -1,202 +1,244 @@
-"""The pure decisions of a reconcile pass: desired + observed + status -> action + next status."""
+"""The pure decisions of a reconcile pass: desired + observed + status -> action + next status.
+
+Every case runs once per capability set: a target that names its revisions and pays for idle ones
+(revision ids known before creation, a standby kept), and one whose cloud assigns ids on creation
+and keeps idle versions for free. The planner sees only contract types.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from mcp_operator.api.models import McpDeploymentSpec, McpDeploymentStatus
+from mcp_operator.api.models import Effective, McpDeploymentSpec, McpDeploymentStatus, RevisionSnapshot
+from mcp_operator.contract import Capabilities, Observed, ObservedRevision, Phase, RevisionKey
 from mcp_operator.reconcile import plan as planning
-from mcp_operator.reconcile.desired import Desired, SpecError, resolve
-from mcp_operator.settings import Settings
-from mcp_operator.targets.base import Observed, ObservedRevision
+from mcp_operator.reconcile.desired import Desired, Placement, resolve
 
-SUB = "8f3c2b9e-1d4a-4c7b-9e2f-5a6b7c8d9e0f"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+CAPABILITY_SETS = {
+    "named-ids-idle-billed": Capabilities(cloud_named_revisions=True, max_traffic_split=100, idle_revisions_cost=True,
+                                          standby_revisions=1),
+    "cloud-assigned-ids-idle-free": Capabilities(cloud_named_revisions=False, max_traffic_split=2, idle_revisions_cost=False),
+}
 
 
-def desired(image: str = "img:1", **azure: Any) -> Desired:
-    spec = McpDeploymentSpec.model_validate({"target": {"type": "azure-container-apps"}, "server": {"image": image},
-                                             "azure": {"subscriptionId": SUB, **azure}})
-    return resolve(spec, "calc", "team", Settings())
+class SpecOnly:
+    """Reads a spec as any target would for the planner: the server fields make the revision."""
+
+    type = "test"
+
+    def place(self, spec: McpDeploymentSpec, name: str, namespace: str, recorded: Effective | None = None) -> Placement:
+        snapshot = RevisionSnapshot(image=spec.server.image or "", env=spec.server.env, resources=spec.server.resources)
+        return Placement(where=None, snapshot=snapshot, effective=Effective(app_name=name))
 
 
-def revision(name: str, image: str = "img:1", active: bool = True, provisioning: str = "Provisioned", running: str = "Running",
-             weight: int = 0, error: str | None = None) -> ObservedRevision:
-    return ObservedRevision(name, image, active, provisioning, running, weight, error=error)
+def desired(image: str = "img:1", origins: tuple[str, ...] = ("*",)) -> Desired:
+    spec = McpDeploymentSpec.model_validate({"target": {"type": "azure-container-apps"},
+                                             "server": {"image": image, "allowedOrigins": list(origins)}})
+    return resolve(spec, "calc", "team", SpecOnly())  # type: ignore[arg-type]
 
 
-def observed(*revisions: ObservedRevision, state: str = "Succeeded", drift: tuple[str, ...] = ()) -> Observed:
-    return Observed(exists=True, provisioning_state=state, fqdn="calc.example.io",
-                    revisions={r.name.lower(): r for r in revisions},
-                    traffic={r.name.lower(): r.traffic_weight for r in revisions if r.traffic_weight}, config_drift=drift)
+@dataclass
+class Cloud:
+    """The ids a target of these capabilities gives revisions: ours, or the cloud's own counter."""
+
+    capabilities: Capabilities
+    assigned: dict[int, str] = field(default_factory=dict)
+
+    def revision_ids(self, key: RevisionKey) -> str | None:
+        return f"calc--{key.label}" if self.capabilities.cloud_named_revisions else None
+
+    def id_of(self, number: int, revision_hash: str) -> str:
+        named = self.revision_ids(RevisionKey(number, revision_hash))
+        return named or self.assigned.setdefault(number, f"v{len(self.assigned) + 1}")
+
+    def revision(self, want: Desired, number: int, phase: Phase = Phase.READY, percent: int = 0,
+                 message: str | None = None) -> ObservedRevision:
+        return ObservedRevision(self.id_of(number, want.revision_hash), RevisionKey(number, want.revision_hash[:8]),
+                                phase, percent, message)
+
+    def run(self, want: Desired, status: McpDeploymentStatus, seen: Observed, generation: int = 1, limit: int = 10,
+            now: datetime = NOW) -> planning.Plan:
+        context = planning.Context(self.capabilities, self.revision_ids, limit, poll_interval=2, drift_interval=300)
+        return planning.plan(want, status, seen, generation, context, now=now)
 
 
-def run(want: Desired, status: McpDeploymentStatus, seen: Observed, generation: int = 1, limit: int = 10) -> planning.Plan:
-    return planning.plan(want, status, seen, generation, limit, poll_interval=2, drift_interval=300, now=NOW)
+@pytest.fixture(params=list(CAPABILITY_SETS), ids=list(CAPABILITY_SETS))
+def cloud(request: pytest.FixtureRequest) -> Cloud:
+    return Cloud(CAPABILITY_SETS[request.param])
 
 
-def converge(want: Desired, status: McpDeploymentStatus | None = None) -> tuple[McpDeploymentStatus, str]:
-    """Plans the first revision and pretends the cloud made it ready and serving."""
-    first = run(want, status or McpDeploymentStatus(), Observed(exists=False))
-    assert isinstance(first.action, planning.Create)
-    name = first.status.revisions[-1].name
-    return first.status, name
+def observed(*revisions: ObservedRevision, busy: str | None = None, drift: tuple[str, ...] = ()) -> Observed:
+    return Observed(exists=True, revisions=revisions, busy=busy, host="calc.example.io", state="Succeeded", config_drift=drift)
+
+
+def foreign(cloud_id: str, percent: int = 0) -> ObservedRevision:
+    return ObservedRevision(cloud_id, None, Phase.READY, percent)
 
 
 def conditions(status: McpDeploymentStatus) -> dict[str, tuple[str, str]]:
     return {c.type: (c.status, c.reason) for c in status.conditions}
 
 
-def test_first_pass_records_the_intent_and_creates_revision_1() -> None:
+def intent(cloud: Cloud, want: Desired, status: McpDeploymentStatus | None = None) -> McpDeploymentStatus:
+    first = cloud.run(want, status or McpDeploymentStatus(), Observed(exists=False))
+    assert isinstance(first.action, planning.Create)
+    return first.status
+
+
+def serving_first(cloud: Cloud) -> tuple[Desired, McpDeploymentStatus, str]:
+    """Revision 1 created and serving all traffic."""
     want = desired()
-    result = run(want, McpDeploymentStatus(), Observed(exists=False))
-    assert result.action == planning.Create(1, f"r1-{want.revision_hash[:8]}", None)
+    status = cloud.run(want, intent(cloud, want), observed(cloud.revision(want, 1, percent=100))).status
+    return want, status, cloud.id_of(1, want.revision_hash)
+
+
+def test_first_pass_records_the_intent_and_creates_revision_1(cloud: Cloud) -> None:
+    want = desired()
+    result = cloud.run(want, McpDeploymentStatus(), Observed(exists=False))
+    assert result.action == planning.Create(RevisionKey(1, want.revision_hash), None)
     record = result.status.revisions[0]
-    assert (record.number, record.state, record.name) == (1, "Pending", f"calc--r1-{want.revision_hash[:8]}")
+    assert (record.number, record.state) == (1, "Pending")
+    assert record.name == (cloud.revision_ids(RevisionKey(1, want.revision_hash)) or ""), \
+        "a cloud-assigned id is unknown until the cloud answers"
     assert result.status.revision_counter == 1 and result.status.pending is not None
     assert conditions(result.status)["Reconciling"] == ("True", "CreatingRevision")
     assert conditions(result.status)["Ready"][0] == "False" and result.status.observed_generation == 1
 
 
-def test_recorded_intent_is_repeated_with_the_same_revision_after_a_crash() -> None:
+def test_recorded_intent_is_repeated_with_the_same_key_after_a_crash(cloud: Cloud) -> None:
     want = desired()
-    status, name = converge(want)
-    again = run(want, status, Observed(exists=False))
-    assert again.action == planning.Create(1, name.split("--")[1], None)
+    again = cloud.run(want, intent(cloud, want), Observed(exists=False))
+    assert again.action == planning.Create(RevisionKey(1, want.revision_hash), None)
     assert again.status.revision_counter == 1 and len(again.status.revisions) == 1
 
 
-def test_a_repeated_intent_keeps_its_start_so_a_waiting_pass_changes_nothing() -> None:
+def test_a_repeated_intent_keeps_its_start_so_a_waiting_pass_changes_nothing(cloud: Cloud) -> None:
     want = desired()
-    status, _ = converge(want)
-    later = planning.plan(want, status, Observed(exists=False), 1, 10, poll_interval=2, drift_interval=300,
-                          now=NOW.replace(minute=5))
+    status = intent(cloud, want)
+    later = cloud.run(want, status, Observed(exists=False), now=NOW.replace(minute=5))
     assert isinstance(later.action, planning.Create)
-    assert later.status.pending == status.pending
     assert later.status == status, "waiting for shared infrastructure must not make a new status to write"
 
 
-def test_a_busy_app_is_waited_for() -> None:
+def test_a_busy_resource_is_waited_for(cloud: Cloud) -> None:
     want = desired()
-    status, name = converge(want)
-    result = run(want, status, observed(revision(name, provisioning="Provisioning", running="Processing"), state="InProgress"))
+    result = cloud.run(want, intent(cloud, want), observed(cloud.revision(want, 1, Phase.PENDING), busy="updating"))
     assert result.action is None and result.requeue_after == 2
     assert conditions(result.status)["Reconciling"] == ("True", "CloudOperationInProgress")
 
 
-def test_ready_revision_gets_the_traffic_and_then_the_resource_is_ready() -> None:
+def test_the_cloud_id_is_learnt_from_the_key_the_revision_carries(cloud: Cloud) -> None:
     want = desired()
-    status, name = converge(want)
-    shifting = run(want, status, observed(revision("calc--manual"), revision(name)))
-    assert shifting.action == planning.Shift(name, activate=False)
-    ready = run(want, shifting.status, observed(revision(name, weight=100)))
+    result = cloud.run(want, intent(cloud, want), observed(cloud.revision(want, 1, Phase.PENDING)))
+    assert result.status.revisions[0].name == cloud.id_of(1, want.revision_hash)
+    assert result.status.revisions[0].state == "Provisioning"
+
+
+def test_ready_revision_gets_the_traffic_and_then_the_resource_is_ready(cloud: Cloud) -> None:
+    want = desired()
+    status = intent(cloud, want)
+    first = cloud.id_of(1, want.revision_hash)
+    shifting = cloud.run(want, status, observed(foreign("calc--manual", 100), cloud.revision(want, 1)))
+    assert shifting.action == planning.Route({first: 100})
+    ready = cloud.run(want, shifting.status, observed(cloud.revision(want, 1, percent=100)))
     assert ready.action is None and ready.requeue_after == 300
     assert conditions(ready.status)["Ready"] == ("True", "Serving")
     assert conditions(ready.status)["Stalled"][0] == "False" and conditions(ready.status)["Reconciling"][0] == "False"
-    assert ready.status.url == "https://calc.example.io/" and ready.status.serving_revision == name
-    assert ("Normal", "Ready", f"revision 1 ({name}) serves 100% of traffic") in ready.events
+    assert ready.status.url == "https://calc.example.io/" and ready.status.serving_revision == first
+    assert ("Normal", "Ready", f"revision 1 ({first}) serves 100% of traffic") in ready.events
 
 
-def test_image_change_creates_revision_2_keeping_traffic_on_1() -> None:
-    want = desired()
-    status, first = converge(want)
-    status = run(want, status, observed(revision(first, weight=100))).status
-    update = run(desired("img:2"), status, observed(revision(first, weight=100)), generation=2)
-    assert isinstance(update.action, planning.Create)
-    assert update.action.number == 2 and update.action.serving == first
-    provisioning = run(desired("img:2"), update.status, observed(revision(first, weight=100), revision(
-        update.status.revisions[-1].name, "img:2", provisioning="Provisioning", running="Processing")), generation=2)
+def test_image_change_creates_revision_2_keeping_traffic_on_1(cloud: Cloud) -> None:
+    _, status, first = serving_first(cloud)
+    want = desired("img:2")
+    update = cloud.run(want, status, observed(cloud.revision(desired(), 1, percent=100)), generation=2)
+    assert update.action == planning.Create(RevisionKey(2, want.revision_hash), first)
+    provisioning = cloud.run(want, update.status, observed(cloud.revision(desired(), 1, percent=100),
+                                                           cloud.revision(want, 2, Phase.PENDING)), generation=2)
     assert provisioning.action is None and conditions(provisioning.status)["Reconciling"] == ("True", "RevisionProvisioning")
     assert provisioning.status.serving_revision == first
 
 
-def test_failed_revision_stalls_and_names_the_serving_one() -> None:
-    want = desired()
-    status, first = converge(want)
-    status = run(want, status, observed(revision(first, weight=100))).status
-    update = run(desired("img:bad"), status, observed(revision(first, weight=100)), generation=2)
-    second = update.status.revisions[-1].name
-    failed = run(desired("img:bad"), update.status, observed(revision(first, weight=100), revision(
-        second, "img:bad", provisioning="Failed", running="Failed", error="exit code 1")), generation=2)
+def test_failed_revision_stalls_and_names_the_serving_one(cloud: Cloud) -> None:
+    _, status, first = serving_first(cloud)
+    bad = desired("img:bad")
+    update = cloud.run(bad, status, observed(cloud.revision(desired(), 1, percent=100)), generation=2)
+    failed = cloud.run(bad, update.status, observed(cloud.revision(desired(), 1, percent=100),
+                                                    cloud.revision(bad, 2, Phase.FAILED, message="exit code 1")), generation=2)
     assert failed.action is None
-    reason, message = conditions(failed.status)["Stalled"][1], next(c.message for c in failed.status.conditions
-                                                                     if c.type == "Stalled")
-    assert reason == "RevisionFailed" and "exit code 1" in message and first in message
+    stalled = next(c for c in failed.status.conditions if c.type == "Stalled")
+    assert stalled.reason == "RevisionFailed" and "exit code 1" in stalled.message and first in stalled.message
     assert ("Warning", "RevisionFailed", "revision 2 failed: exit code 1") in failed.events
 
 
-def rolled_to_second(want: Desired, first_kept: bool) -> tuple[McpDeploymentStatus, str, str]:
-    """Revision 1 served, then revision 2 (img:2) took the traffic; revision 1 is kept inactive, or gone from the cloud."""
-    status, first = converge(want)
-    status = run(want, status, observed(revision(first, weight=100))).status
-    status = run(desired("img:2"), status, observed(revision(first, weight=100)), generation=2).status
-    second = status.revisions[-1].name
-    kept = [revision(first, active=False)] if first_kept else []
-    status = run(desired("img:2"), status, observed(*kept, revision(second, "img:2", weight=100)), generation=2).status
-    return status, first, second
+def rolled_to_second(cloud: Cloud, first_phase: Phase | None) -> tuple[McpDeploymentStatus, str, str]:
+    """Revision 1 served, then revision 2 (img:2) took the traffic; revision 1 is kept (in that phase) or gone."""
+    _, status, first = serving_first(cloud)
+    second_spec = desired("img:2")
+    status = cloud.run(second_spec, status, observed(cloud.revision(desired(), 1, percent=100)), generation=2).status
+    kept = [cloud.revision(desired(), 1, first_phase)] if first_phase else []
+    status = cloud.run(second_spec, status, observed(*kept, cloud.revision(second_spec, 2, percent=100)), generation=2).status
+    return status, first, cloud.id_of(2, second_spec.revision_hash)
 
 
-def test_editing_the_spec_back_reuses_the_kept_revision() -> None:
-    want = desired()
-    status, first, second = rolled_to_second(want, first_kept=True)
-    back = run(want, status, observed(revision(first, active=False), revision(second, "img:2", weight=100)), generation=3)
-    assert back.action == planning.Shift(first, activate=True)
+@pytest.mark.parametrize("kept_phase", [Phase.RETIRED, Phase.READY])
+def test_editing_the_spec_back_routes_to_the_kept_revision(cloud: Cloud, kept_phase: Phase) -> None:
+    status, first, _ = rolled_to_second(cloud, kept_phase)
+    kept = cloud.revision(desired(), 1, kept_phase)
+    back = cloud.run(desired(), status, observed(kept, cloud.revision(desired("img:2"), 2, percent=100)), generation=3)
+    revive = (first,) if kept_phase is Phase.RETIRED else ()
+    assert back.action == planning.Route({first: 100}, revive)
     assert back.status.revision_counter == 2, "no new revision number for a rollback"
 
 
-def test_a_revision_gone_from_the_cloud_is_recreated_under_a_new_number() -> None:
-    want = desired()
-    status, _, second = rolled_to_second(want, first_kept=False)
+def test_a_revision_gone_from_the_cloud_is_recreated_under_a_new_number(cloud: Cloud) -> None:
+    status, _, _ = rolled_to_second(cloud, None)
     assert status.revisions[0].state == "Gone"
-    back = run(want, status, observed(revision(second, "img:2", weight=100)), generation=3)
-    assert isinstance(back.action, planning.Create) and back.action.number == 3
+    back = cloud.run(desired(), status, observed(cloud.revision(desired("img:2"), 2, percent=100)), generation=3)
+    assert back.action == planning.Create(RevisionKey(3, desired().revision_hash), cloud.id_of(2, desired("img:2").revision_hash))
 
 
-def test_drift_and_a_failed_app_state_are_corrected_by_configuration() -> None:
-    want = desired()
-    status, first = converge(want)
-    drift = run(want, status, observed(revision(first, weight=100), drift=("CORS allowedOrigins differ",)))
-    assert drift.action == planning.Configure(first, "CORS allowedOrigins differ")
+def test_drift_of_settings_is_corrected_by_reconfiguring(cloud: Cloud) -> None:
+    want, status, first = serving_first(cloud)
+    drift = cloud.run(want, status, observed(cloud.revision(want, 1, percent=100), drift=("CORS allowedOrigins differ",)))
+    assert drift.action == planning.Reconfigure(first, "CORS allowedOrigins differ")
     assert any(reason == "DriftCorrected" for _, reason, _ in drift.events)
-    failed_state = run(want, status, observed(revision(first, weight=100), state="Failed"))
-    assert isinstance(failed_state.action, planning.Configure)
 
 
-def test_traffic_moved_away_by_hand_is_moved_back_as_drift() -> None:
-    want = desired()
-    status, first = converge(want)
-    status = run(want, status, observed(revision(first, weight=100))).status
-    moved = run(want, status, observed(revision(first), revision("calc--manual", weight=100)))
-    assert moved.action == planning.Shift(first, activate=False, drift=True)
+def test_traffic_moved_away_by_hand_is_moved_back_as_drift(cloud: Cloud) -> None:
+    want, status, first = serving_first(cloud)
+    moved = cloud.run(want, status, observed(cloud.revision(want, 1), foreign("calc--manual", 100)))
+    assert moved.action == planning.Route({first: 100}, drift=True)
 
 
-def test_stale_active_revisions_are_deactivated_but_the_standby_is_kept() -> None:
-    want = desired("img:3")
+def test_idle_revisions_are_retired_only_where_they_cost_keeping_the_standby(cloud: Cloud) -> None:
     status = McpDeploymentStatus()
-    names = []
-    for image in ("img:1", "img:2", "img:3"):
-        result = run(desired(image), status, Observed(exists=False))
-        status, names = result.status, [*names, result.status.revisions[-1].name]
-    seen = observed(revision(names[0]), revision(names[1], "img:2"), revision(names[2], "img:3", weight=100),
-                    revision("calc--foreign"))
-    status = run(want, status, seen).status  # records states
-    result = run(want, status, seen)
-    assert result.action == planning.Deactivate((names[0], "calc--foreign"))
+    specs = [desired(f"img:{n}") for n in (1, 2, 3)]
+    for want in specs:
+        status = cloud.run(want, status, Observed(exists=False)).status
+    seen = observed(cloud.revision(specs[0], 1), cloud.revision(specs[1], 2), cloud.revision(specs[2], 3, percent=100),
+                    foreign("calc--foreign"))
+    status = cloud.run(specs[2], status, seen).status  # records states
+    result = cloud.run(specs[2], status, seen)
     assert conditions(result.status)["Ready"][0] == "True"
+    if cloud.capabilities.idle_revisions_cost:
+        assert result.action == planning.Retire((cloud.id_of(1, specs[0].revision_hash), "calc--foreign"))
+    else:
+        assert result.action is None, "idle revisions that cost nothing are left alone"
 
 
-def test_history_is_bounded_but_keeps_the_serving_revision() -> None:
+def test_history_is_bounded_but_keeps_the_serving_revision(cloud: Cloud) -> None:
     status = McpDeploymentStatus()
-    first = None
     for index in range(5):
-        result = run(desired(f"img:{index}"), status, observed(*([revision(first, weight=100)] if first else [])), limit=3)
-        status = result.status
-        first = first or status.revisions[0].name
+        seen = observed(cloud.revision(desired("img:0"), 1, percent=100)) if index else Observed(exists=False)
+        status = cloud.run(desired(f"img:{index}"), status, seen, limit=3).status
     assert len(status.revisions) == 3
-    assert status.revisions[0].name == first and [r.number for r in status.revisions] == [1, 4, 5]
+    assert [r.number for r in status.revisions] == [1, 4, 5]
 
 
 def test_condition_transition_time_changes_only_with_its_status() -> None:
@@ -208,34 +250,17 @@ def test_condition_transition_time_changes_only_with_its_status() -> None:
     assert status.conditions[0].last_transition_time == "t3"
 
 
-def test_insecure_ingress_warning_follows_allowed_origins() -> None:
-    result = run(desired(), McpDeploymentStatus(), Observed(exists=False))
-    assert conditions(result.status)["InsecureIngress"] == ("True", "AnyOriginWithoutAuth")
-
-
-def test_resolution_precedence_spec_then_operator_then_builtin() -> None:
-    spec = McpDeploymentSpec.model_validate({"target": {"type": "azure-container-apps"}, "server": {"image": "x"}})
-    operator_defaults = Settings(default_subscription_id=SUB, default_location="westeurope")
-    resolved = resolve(spec, "calc", "team", operator_defaults)
-    assert (resolved.subscription_id, resolved.location, resolved.resource_group, resolved.environment) == (
-        SUB, "westeurope", "calc-rg", "calc-env")
-    spec.azure = spec.azure or McpDeploymentSpec.model_validate(
-        {"target": {"type": "azure-container-apps"}, "server": {"image": "x"}, "azure": {"location": "northeurope"}}).azure
-    assert resolve(spec, "calc", "team", operator_defaults).location == "northeurope"
-    assert resolve(spec, "calc", "team", Settings(default_subscription_id=SUB)).location == "northeurope"
-    builtin = McpDeploymentSpec.model_validate({"target": {"type": "azure-container-apps"}, "server": {"image": "x"}})
-    assert resolve(builtin, "calc", "team", Settings(default_subscription_id=SUB)).location == "eastus"
-    with pytest.raises(SpecError) as missing:
-        resolve(builtin, "calc", "team", Settings())
-    assert missing.value.field == "spec.azure.subscriptionId"
+@pytest.mark.parametrize(("origins", "expected"), [(("*",), ("True", "AnyOriginWithoutAuth")),
+                                                    (("https://app.example",), ("False", "OriginsRestricted"))])
+def test_insecure_ingress_warning_follows_allowed_origins(cloud: Cloud, origins: tuple[str, ...],
+                                                          expected: tuple[str, str]) -> None:
+    result = cloud.run(desired(origins=origins), McpDeploymentStatus(), Observed(exists=False))
+    assert conditions(result.status)["InsecureIngress"] == expected
 
 
 def test_secret_references_not_values_make_the_revision_hash() -> None:
-    base = {"target": {"type": "azure-container-apps"}, "azure": {"subscriptionId": SUB}}
-    one = McpDeploymentSpec.model_validate({**base, "server": {"image": "x", "env": [
-        {"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}})
-    two = McpDeploymentSpec.model_validate({**base, "server": {"image": "x", "env": [
-        {"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": "other"}}}]}})
-    first, second = resolve(one, "a", "n", Settings()), resolve(two, "a", "n", Settings())
+    def with_key(key: str) -> Any:
+        return McpDeploymentSpec.model_validate({"target": {"type": "azure-container-apps"}, "server": {"image": "x", "env": [
+            {"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": key}}}]}})
+    first, second = (resolve(with_key(k), "a", "n", SpecOnly()) for k in ("k", "other"))  # type: ignore[arg-type]
     assert first.revision_hash != second.revision_hash
-    assert first.secret_env[0].cloud_secret_name == "s-k"

@@ -246,15 +246,21 @@ class Condition(ApiModel):
     observed_generation: int | None = Field(default=None, description="The metadata.generation the condition is about.")
 
 
+class TargetSnapshot(ApiModel):
+    """The target's own spec fields that make a revision, as the spec had them (defaults filled in)."""
+
+    section: str = Field(description="The spec key they belong to (the target's section of the spec).")
+    settings: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+                                     description="Those fields, verbatim: a rollback merges them back into that section.")
+
+
 class RevisionSnapshot(ApiModel):
-    """The spec fields that make a revision: restoring them restores the revision."""
+    """The spec fields that make a revision: restoring them restores the revision, whatever the target."""
 
     image: str = Field(description="server.image")
     env: list[EnvVar] = Field(default_factory=list, description="server.env (secret references, never values)")
     resources: Resources = Field(default_factory=Resources, description="server.resources")
-    target_port: int = Field(description="azure.targetPort")
-    min_replicas: int = Field(description="azure.minReplicas")
-    max_replicas: int = Field(description="azure.maxReplicas")
+    target: TargetSnapshot | None = Field(default=None, description="The target's own fields that make a revision.")
 
 
 class RevisionRecord(ApiModel):

@@ -51,6 +51,25 @@ GCP_SETTINGS = [
 ]
 AZURE_DEFAULTS = {"location": "eastus", "targetPort": 8080, "minReplicas": 1}
 
+# init without --from: the deploy.toml target a manifest gets, and flags that stand for deploy.toml keys.
+DEFAULT_TARGET = "azure-container-apps"
+INIT_FLAGS = {  # flag -> (deploy.toml table, key)
+    "--location": ("azure", "location"),
+    "--resource-group": ("azure", "resource_group"),
+    "--environment": ("azure", "environment"),
+    "--target-port": ("azure", "target_port"),
+    "--min-replicas": ("azure", "min_replicas"),
+}
+
+
+def document_from_flags(target: str, name: str, values: Mapping[str, str | None]) -> dict[str, Any]:
+    """The deploy.toml document that ``init --name ... --<flag> ...`` stands for (``values`` by flag)."""
+    document: dict[str, Any] = {"target": {"type": target}, "server": {"name": name}}
+    for flag, (table, key) in INIT_FLAGS.items():
+        if values.get(flag) is not None:
+            document.setdefault(table, {})[key] = values[flag]
+    return document
+
 
 class InitError(Exception):
     """A problem with the input; the CLI prints it and exits 2."""

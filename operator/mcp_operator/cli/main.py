@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from . import deploytoml
 
 EXAMPLES = """examples:
   kubectl mcp init --from . --image ghcr.io/acme/calc:1.0.0 > calc.yaml     # from .pmcp/deploy.toml
-  kubectl mcp init --name calc --target azure-container-apps --image ghcr.io/acme/calc:1.0.0
+  kubectl mcp init --name calc --image ghcr.io/acme/calc:1.0.0              # the default target, from flags
   kubectl mcp deploy -f calc.yaml --wait --timeout 10m
   kubectl mcp outputs calc -o json
   kubectl mcp history calc
@@ -169,12 +168,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     else:
         if not args.name:
             raise CliError("init needs --from PATH, or --name (and --image) to build the manifest from flags", 2)
-        document: dict[str, Any] = {"target": {"type": args.target}, "server": {"name": args.name}}
-        azure = {k: v for k, v in (("location", args.location), ("resource_group", args.resource_group),
-                                   ("environment", args.environment), ("target_port", args.target_port),
-                                   ("min_replicas", args.min_replicas)) if v is not None}
-        if azure:
-            document["azure"] = azure
+        flags = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in deploytoml.INIT_FLAGS}
+        document = deploytoml.document_from_flags(args.target, args.name, flags)
         conversion = deploytoml.from_document(document, "", "flags", os.environ, args.image, args.namespace)
     for warning in conversion.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -216,14 +211,16 @@ async def cmd_outputs(args: argparse.Namespace) -> int:
     async with Cluster(args) as cluster:
         body = await cluster.require(args.name)
     status = body.get("status", {})
-    effective = status.get("effective") or {}
-    data = {"url": status.get("url"), "fqdn": status.get("fqdn"), "region": effective.get("location"),
-            "resourceGroup": effective.get("resourceGroup"), "environment": effective.get("environment"),
-            "subscription": effective.get("subscriptionId"), "servingRevision": status.get("servingRevision")}
-    labels = {"url": "URL", "fqdn": "FQDN", "region": "Region", "resourceGroup": "Resource group",
-              "environment": "Environment", "subscription": "Subscription", "servingRevision": "Serving revision"}
-    emit(data, args.output, lambda: "\n".join(f"{labels[k] + ':':<18}{v if v is not None else '-'}" for k, v in data.items()))
+    # Where it serves, then whatever the target resolved for it (status.effective), as the target names it.
+    data = {"url": status.get("url"), "fqdn": status.get("fqdn"), "servingRevision": status.get("servingRevision"),
+            **(status.get("effective") or {})}
+    emit(data, args.output, lambda: "\n".join(f"{_label(k) + ':':<18}{v if v is not None else '-'}" for k, v in data.items()))
     return 0
+
+
+def _label(key: str) -> str:
+    """A status key as a table label: servingRevision -> Serving revision."""
+    return {"url": "URL", "fqdn": "FQDN"}.get(key) or re.sub(r"([A-Z])", r" \1", key).lower().capitalize()
 
 
 async def cmd_history(args: argparse.Namespace) -> int:
@@ -267,12 +264,10 @@ def rollback_patch(body: dict[str, Any], to_revision: int | None) -> tuple[int, 
         if target.state == "Failed":
             raise CliError(f"revision {to_revision} failed to provision; refusing to roll back to it")
     snapshot = target.snapshot.model_dump(by_alias=True, exclude_none=True, mode="json")
-    spec = McpDeploymentSpec.model_validate(body["spec"])
     patch: dict[str, Any] = {"server": {"image": snapshot["image"], "env": snapshot.get("env") or None,
                                         "resources": snapshot["resources"]}}
-    if spec.target.type == "azure-container-apps":
-        patch["azure"] = {"targetPort": snapshot["targetPort"], "minReplicas": snapshot["minReplicas"],
-                          "maxReplicas": snapshot["maxReplicas"]}
+    if target.snapshot.target is not None:  # the target's own fields, merged back into its section as they were
+        patch[target.snapshot.target.section] = target.snapshot.target.settings
     return target.number, patch
 
 
@@ -288,31 +283,35 @@ async def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 async def cmd_logs(args: argparse.Namespace) -> int:
-    from ..reconcile.desired import resolve
+    from ..api.models import Effective
+    from ..contract import Credentials, TerminalError, TransientError
+    from ..reconcile.desired import SpecError, resolve
     from ..settings import Settings
-    from ..targets.azure_container_apps.credentials import operator_identity
-    from ..targets.azure_container_apps.target import ContainerAppsTarget, SharedSession
+    from ..targets.registry import Connectors, supported
 
     async with Cluster(args) as cluster:
         body = await cluster.require(args.name)
         namespace = cluster.namespace
-    spec = McpDeploymentSpec.model_validate(body["spec"])
-    if spec.target.type != "azure-container-apps":
-        raise CliError(f"logs are available for azure-container-apps only; this one is {spec.target.type}")
-    effective = body.get("status", {}).get("effective") or {}
-    settings = Settings.from_env()
-    if effective.get("subscriptionId") and not (spec.azure and spec.azure.subscription_id):
-        settings = dataclasses.replace(settings, default_subscription_id=effective["subscriptionId"],
-                                       default_location=effective.get("location"))
-    desired = resolve(spec, args.name, namespace, settings)
-    session = SharedSession(settings)
-    target = ContainerAppsTarget(settings, operator_identity(settings, session.options()), desired.subscription_id, session)
+        spec = McpDeploymentSpec.model_validate(body["spec"])
+        secret = None
+        if spec.credentials is not None:  # the same identity the operator uses for this resource
+            secret_name = spec.credentials.secret_ref.name
+            data, version = await cluster.kube.secret_data(namespace, secret_name)
+            secret = Credentials(f"{namespace}/{secret_name}", data, version)
+    connectors = Connectors(Settings.from_env())
+    connector = connectors.get(str(spec.target.type))
+    if connector is None:
+        raise CliError(f"logs: target type {spec.target.type} is not supported yet (supported: {', '.join(supported())})")
+    recorded = (body.get("status") or {}).get("effective")
     try:
+        desired = resolve(spec, args.name, namespace, connector, Effective.model_validate(recorded) if recorded else None)
+        target = await connector.connect(desired, secret)
         async for line in target.logs(desired, args.revision, args.tail, args.follow):
             print(line, flush=True)
+    except (SpecError, TerminalError, TransientError) as error:
+        raise CliError(f"logs: {error}") from error
     finally:
-        await target.close()
-        await session.close()
+        await connectors.close()
     return 0
 
 
@@ -351,15 +350,13 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("-o", "--output-file", help="write the manifest to this file instead of stdout")
     init.add_argument("--with-secret", action="store_true", help="also emit a Secret manifest with the [secrets] values")
     init.add_argument("--name", help="server name (without --from)")
-    init.add_argument("--target", default="azure-container-apps", help="target type (without --from)")
-    for flag in ("--location", "--resource-group", "--environment"):
-        init.add_argument(flag, help=f"[azure] {flag[2:].replace('-', '_')} (without --from)")
-    init.add_argument("--target-port", help="[azure] target_port (without --from)")
-    init.add_argument("--min-replicas", help="[azure] min_replicas (without --from)")
+    init.add_argument("--target", default=deploytoml.DEFAULT_TARGET, help="target type (without --from)")
+    for flag, (table, key) in deploytoml.INIT_FLAGS.items():
+        init.add_argument(flag, help=f"[{table}] {key} (without --from)")
 
     deploy = commands.add_parser("deploy", parents=[common, waiting], help="server-side apply a manifest and follow it")
     deploy.add_argument("-f", "--filename", required=True, help="manifest file (or - for stdin)")
-    for name, text in (("outputs", "URL, FQDN, region, resource group, environment, subscription, serving revision"),
+    for name, text in (("outputs", "URL, FQDN, serving revision and where the target placed the server"),
                        ("history", "the revision history")):
         sub = commands.add_parser(name, parents=[common, output], help=text)
         sub.add_argument("name")

@@ -1,19 +1,21 @@
-"""From an McpDeployment spec (plus operator settings) to the fully resolved desired state. No I/O."""
+"""From an McpDeployment spec to the fully resolved desired state. No I/O.
+
+The neutral part (server, env, origins) is read here; what only one cloud understands (account,
+region, scaling, the parts of the spec that make a revision there) is read by that target's
+``Connector.place`` and carried opaquely in ``Placement``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from ..api.models import McpDeploymentSpec, RevisionSnapshot, TargetType
-from ..settings import Settings
+from ..api.models import Effective, McpDeploymentSpec, RevisionSnapshot
 
-BUILTIN_LOCATION = "eastus"
-CREATED_BY_TAG = "mcp.deploy.dev/created-by"
-OWNER_TAG = "mcp.deploy.dev/owner"
-OPERATOR_NAME = "mcp-operator"
+if TYPE_CHECKING:
+    from ..contract import Connector
 
 
 class SpecError(Exception):
@@ -32,13 +34,14 @@ class SecretEnv:
     secret_name: str
     key: str
 
-    @property
-    def cloud_secret_name(self) -> str:
-        """A Container Apps secret name: lower-case letters, digits, '-' and '.', at most 253 characters."""
-        raw = re.sub(r"[^a-z0-9.-]+", "-", f"{self.secret_name}-{self.key}".lower()).strip("-.")
-        if len(raw) > 60:
-            raw = raw[:51] + "-" + hashlib.sha256(raw.encode()).hexdigest()[:8]
-        return raw or "secret"
+
+@dataclass(frozen=True)
+class Placement:
+    """A target's reading of the spec."""
+
+    where: Any  # the target's own resolved settings (account, region, scaling ...): opaque to the core
+    snapshot: RevisionSnapshot  # what makes a revision, as kept in status for a rollback
+    effective: Effective | None = None  # the target's resolved location, shown in status
 
 
 @dataclass(frozen=True)
@@ -46,20 +49,13 @@ class Desired:
     namespace: str
     name: str
     app_name: str
-    subscription_id: str
-    resource_group: str
-    environment: str
-    location: str
     image: str
     literal_env: tuple[tuple[str, str], ...]
     secret_env: tuple[SecretEnv, ...]
     cpu: str
     memory: str
-    target_port: int
-    min_replicas: int
-    max_replicas: int
     allowed_origins: tuple[str, ...]
-    snapshot: RevisionSnapshot
+    placement: Placement
     revision_hash: str
 
     @property
@@ -70,17 +66,9 @@ class Desired:
     def open_to_any_origin(self) -> bool:
         return "*" in self.allowed_origins
 
-
-def snapshot_of(spec: McpDeploymentSpec) -> RevisionSnapshot:
-    azure = spec.azure
-    return RevisionSnapshot(
-        image=spec.server.image or "",
-        env=spec.server.env,
-        resources=spec.server.resources,
-        target_port=azure.target_port if azure else 8080,
-        min_replicas=azure.min_replicas if azure else 1,
-        max_replicas=azure.max_replicas if azure else 10,
-    )
+    @property
+    def snapshot(self) -> RevisionSnapshot:
+        return self.placement.snapshot
 
 
 def snapshot_hash(snapshot: RevisionSnapshot) -> str:
@@ -88,40 +76,22 @@ def snapshot_hash(snapshot: RevisionSnapshot) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def resolve(spec: McpDeploymentSpec, name: str, namespace: str, settings: Settings) -> Desired:
-    if spec.target.type != TargetType.AZURE_CONTAINER_APPS:
-        raise SpecError("spec.target.type", f"target type {spec.target.type} is not supported yet by this operator; "
-                        "only azure-container-apps is reconciled", reason="TargetNotSupported")
-    if not spec.server.image:
-        raise SpecError("spec.server.image", "an image is required for azure-container-apps")
-    azure = spec.azure
-    app_name = spec.server.name or name
-    subscription = (azure.subscription_id if azure else None) or settings.default_subscription_id
-    if not subscription:
-        raise SpecError("spec.azure.subscriptionId", "no Azure subscription: set spec.azure.subscriptionId, or configure the "
-                        "operator's default (MCP_DEFAULT_SUBSCRIPTION_ID / helm value azure.subscriptionId)")
+def resolve(spec: McpDeploymentSpec, name: str, namespace: str, connector: Connector,
+            recorded: Effective | None = None) -> Desired:
+    placement = connector.place(spec, name, namespace, recorded)
     literal = tuple((e.name, e.value) for e in spec.server.env if e.value is not None)
     secret = tuple(SecretEnv(e.name, e.value_from.secret_key_ref.name, e.value_from.secret_key_ref.key)
                    for e in spec.server.env if e.value_from is not None)
-    snapshot = snapshot_of(spec)
     return Desired(
         namespace=namespace,
         name=name,
-        app_name=app_name,
-        subscription_id=subscription,
-        resource_group=(azure.resource_group if azure else None) or f"{app_name}-rg",
-        environment=(azure.environment if azure else None) or f"{app_name}-env",
-        location=(azure.location if azure else None) or settings.default_location or BUILTIN_LOCATION,
-        image=spec.server.image,
+        app_name=spec.server.name or name,
+        image=spec.server.image or "",
         literal_env=literal,
         secret_env=secret,
         cpu=spec.server.resources.cpu,
         memory=spec.server.resources.memory,
-        target_port=snapshot.target_port,
-        min_replicas=snapshot.min_replicas,
-        max_replicas=snapshot.max_replicas,
         allowed_origins=tuple(spec.server.allowed_origins),
-        snapshot=snapshot,
-        revision_hash=snapshot_hash(snapshot),
+        placement=placement,
+        revision_hash=snapshot_hash(placement.snapshot),
     )
-

@@ -7,43 +7,49 @@ resumes with the same revision instead of creating another.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..api.models import Condition, Effective, McpDeploymentStatus, PendingOperation, RevisionRecord
-from ..targets.base import Observed
+from ..api.models import Condition, McpDeploymentStatus, PendingOperation, RevisionRecord
+from ..contract import Capabilities, Observed, ObservedRevision, Phase, RevisionKey
 from .desired import Desired
 
 READY, RECONCILING, STALLED, INSECURE = "Ready", "Reconciling", "Stalled", "InsecureIngress"
-BUSY_STATES = ("InProgress", "Deleting")
+# How a revision's neutral phase is shown in status.revisions[].state.
+STATE_OF_PHASE = {Phase.PENDING: "Provisioning", Phase.READY: "Ready", Phase.FAILED: "Failed", Phase.RETIRED: "Inactive"}
+RevisionIds = Callable[[RevisionKey], str | None]  # the target's cloud id for a key, when the target names revisions
 
 
 @dataclass(frozen=True)
 class Create:
-    number: int
-    suffix: str
+    """Make revision ``key``; traffic stays on ``serving`` (a cloud id) while it starts."""
+
+    key: RevisionKey
     serving: str | None
 
 
 @dataclass(frozen=True)
-class Shift:
-    revision: str
-    activate: bool
+class Route:
+    """Send traffic so (cloud id -> percent); ``revive`` are retired revisions among them."""
+
+    traffic: Mapping[str, int]
+    revive: tuple[str, ...] = ()
     drift: bool = False
 
 
 @dataclass(frozen=True)
-class Configure:
+class Reconfigure:
     serving: str
     reason: str
 
 
 @dataclass(frozen=True)
-class Deactivate:
+class Retire:
     revisions: tuple[str, ...]
 
 
-Action = Create | Shift | Configure | Deactivate
+Action = Create | Route | Reconfigure | Retire
 
 
 @dataclass
@@ -91,30 +97,30 @@ def _insecure_condition(status: McpDeploymentStatus, desired: Desired, generatio
         set_condition(status, INSECURE, "False", "OriginsRestricted", "", generation, now)
 
 
+def _observed_for(record: RevisionRecord, observed: Observed) -> ObservedRevision | None:
+    return observed.find(record.number, record.hash, record.name or None)
+
+
 def refresh_history(status: McpDeploymentStatus, observed: Observed) -> None:
-    """Brings each recorded revision's state and traffic up to date with what the cloud shows."""
+    """Brings each recorded revision's cloud id, state and traffic up to date with what the cloud shows."""
     for record in status.revisions:
-        found = observed.revision(record.name)
+        found = _observed_for(record, observed)
         if found is None:
-            if observed.complete:  # with only the app read, an unseen revision is unknown, not gone
+            if observed.complete:  # with only part read, an unseen revision is unknown, not gone
                 record.state = "Pending" if record.state == "Pending" else "Gone"
                 record.traffic_weight = 0
             continue
-        record.traffic_weight = observed.traffic.get(found.name.lower(), 0) if found.active else 0
-        if found.failed:
-            record.state, record.message = "Failed", found.error or "the revision failed to provision"
-        elif found.ready:
-            record.state, record.message = "Ready", None
-        elif found.provisioning == "Provisioned" and not found.active:
-            record.state, record.message = "Inactive", None
-        else:
-            record.state, record.message = "Provisioning", None
+        record.name = found.cloud_id  # a cloud that assigns ids tells it here, at the latest
+        record.traffic_weight = found.percent
+        record.state = STATE_OF_PHASE[found.phase]
+        record.message = (found.message or "the revision failed to provision") if found.phase is Phase.FAILED else None
 
 
-def _trim(status: McpDeploymentStatus, limit: int, keep: set[str]) -> None:
+def _trim(status: McpDeploymentStatus, limit: int, keep_numbers: set[int], serving: str | None) -> None:
+    """Drops the oldest records beyond ``limit``, never a kept one nor the serving one."""
     while len(status.revisions) > limit:
         for index, record in enumerate(status.revisions):
-            if record.name not in keep:
+            if record.number not in keep_numbers and not _same(record.name, serving):
                 del status.revisions[index]
                 break
         else:
@@ -139,53 +145,69 @@ def wants_detail(status: McpDeploymentStatus, generation: int) -> bool:
 
 
 def needs_detail(status: McpDeploymentStatus, revision_hash: str, observed: Observed) -> bool:
-    """After reading only the app: whether the spec's revision is among what that view shows."""
+    """After a partial read: whether the spec's revision is among what that view shows."""
     if observed.complete or not observed.exists:
         return False
     candidate = _candidate(status, revision_hash)
-    return candidate is not None and observed.revision(candidate.name) is None
+    return candidate is not None and _observed_for(candidate, observed) is None
 
 
-def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, generation: int, history_limit: int,
-         poll_interval: float, drift_interval: float, now: datetime | None = None) -> Plan:
+def _same(cloud_id: str | None, other: str | None) -> bool:
+    return bool(cloud_id and other and cloud_id.lower() == other.lower())
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the planner knows of the target and the operator's timing, besides the resource itself."""
+
+    capabilities: Capabilities
+    revision_ids: RevisionIds
+    history_limit: int
+    poll_interval: float
+    drift_interval: float
+
+
+def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, generation: int, context: Context,
+         now: datetime | None = None) -> Plan:
     stamp = now_iso(now)
+    poll_interval, drift_interval = context.poll_interval, context.drift_interval
     nxt = status.model_copy(deep=True)
     nxt.observed_generation = generation
-    nxt.effective = Effective(subscription_id=desired.subscription_id, resource_group=desired.resource_group,
-                              environment=desired.environment, location=desired.location, app_name=desired.app_name)
-    nxt.provisioning_state = observed.provisioning_state if observed.exists else None
-    nxt.fqdn = observed.fqdn
-    nxt.url = f"https://{observed.fqdn}/" if observed.fqdn else None
+    nxt.effective = desired.placement.effective
+    nxt.provisioning_state = observed.state if observed.exists else None
+    nxt.fqdn = observed.host
+    nxt.url = f"https://{observed.host}/" if observed.host else None
     refresh_history(nxt, observed)
-    serving = observed.serving
+    serving_revision = observed.serving
+    serving = serving_revision.cloud_id if serving_revision else None
     previously_serving = status.serving_revision
     nxt.serving_revision = serving
     _insecure_condition(nxt, desired, generation, stamp)
     result = Plan(nxt)
     candidate = _candidate(nxt, desired.revision_hash)
-    nxt.latest_revision = candidate.name if candidate else nxt.latest_revision
+    nxt.latest_revision = (candidate.name or None) if candidate else nxt.latest_revision
 
     def progressing(reason: str, message: str, delay: float | None = poll_interval) -> Plan:
         conditions_for(nxt, "progressing", reason, message, generation, stamp)
         result.requeue_after = delay
         return result
 
-    if observed.exists and observed.provisioning_state in BUSY_STATES:
-        return progressing("CloudOperationInProgress", f"the app is {observed.provisioning_state}; waiting for it to finish")
+    if observed.exists and observed.busy:
+        return progressing("CloudOperationInProgress", observed.busy)
 
     if candidate is None:
         number = nxt.revision_counter + 1
-        suffix = f"r{number}-{desired.revision_hash[:8]}"
-        record = RevisionRecord(number=number, name=f"{desired.app_name}--{suffix}", image=desired.image, created_at=stamp,
+        key = RevisionKey(number, desired.revision_hash)
+        record = RevisionRecord(number=number, name=context.revision_ids(key) or "", image=desired.image, created_at=stamp,
                                 state="Pending", hash=desired.revision_hash, snapshot=desired.snapshot)
         nxt.revision_counter = number
         nxt.revisions.append(record)
-        nxt.latest_revision = record.name
-        _trim(nxt, history_limit, {record.name, serving or ""})
+        nxt.latest_revision = record.name or None
+        _trim(nxt, context.history_limit, {number}, serving)
         nxt.pending = PendingOperation(kind="Rollout", revision_number=number, started_at=stamp)
-        result.action = Create(number, suffix, serving)
-        result.events.append(("Normal", "CreatingRevision", f"creating revision {number} ({record.name}) with image "
-                                                            f"{desired.image}"))
+        result.action = Create(key, serving)
+        named = f" ({record.name})" if record.name else ""
+        result.events.append(("Normal", "CreatingRevision", f"creating revision {number}{named} with image {desired.image}"))
         return progressing("CreatingRevision", f"creating revision {number} with image {desired.image}")
 
     if candidate.state == "Pending":
@@ -194,7 +216,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         # pass is then the same as the last one's and need not be written again.
         if not (nxt.pending and nxt.pending.kind == "Rollout" and nxt.pending.revision_number == candidate.number):
             nxt.pending = PendingOperation(kind="Rollout", revision_number=candidate.number, started_at=stamp)
-        result.action = Create(candidate.number, candidate.name.split("--", 1)[1], serving)
+        result.action = Create(RevisionKey(candidate.number, candidate.hash), serving)
         return progressing("CreatingRevision", f"creating revision {candidate.number} with image {candidate.image}")
 
     if candidate.state == "Failed":
@@ -204,7 +226,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
                        f"revision {candidate.number} ({candidate.name}) failed: {candidate.message}{still}. "
                        "Fix the spec (or edit it back to a working revision) to continue.", generation, stamp)
         result.requeue_after = drift_interval
-        previous = _record(status, candidate.name)
+        previous = next((r for r in status.revisions if r.number == candidate.number), None)  # ids may be new
         if previous is not None and previous.state != "Failed":
             result.events.append(("Warning", "RevisionFailed", f"revision {candidate.number} failed: {candidate.message}"))
         return result
@@ -212,32 +234,30 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     if candidate.state == "Provisioning":
         return progressing("RevisionProvisioning", f"revision {candidate.number} ({candidate.name}) is provisioning")
 
-    if serving is None or serving.lower() != candidate.name.lower():
-        drift = previously_serving is not None and previously_serving.lower() == candidate.name.lower()
+    if not _same(serving, candidate.name):
+        drift = _same(previously_serving, candidate.name)
         nxt.pending = PendingOperation(kind="Traffic", revision_number=candidate.number, started_at=stamp)
-        result.action = Shift(candidate.name, activate=candidate.state == "Inactive", drift=drift)
+        revive = (candidate.name,) if candidate.state == STATE_OF_PHASE[Phase.RETIRED] else ()
+        result.action = Route({candidate.name: 100}, revive, drift=drift)
         verb = "restoring traffic to" if drift else "moving 100% of traffic to"
         result.events.append(("Normal", "DriftCorrected" if drift else "ShiftingTraffic",
                               f"{verb} revision {candidate.number} ({candidate.name})"))
         return progressing("ShiftingTraffic", f"{verb} revision {candidate.number}")
 
     # The desired revision serves all traffic.
-    if observed.provisioning_state == "Failed" or observed.config_drift:
-        why = "; ".join(observed.config_drift) or "the app's last operation failed"
-        result.action = Configure(candidate.name, why)
+    if observed.config_drift:
+        why = "; ".join(observed.config_drift)
+        result.action = Reconfigure(candidate.name, why)
         result.events.append(("Normal", "DriftCorrected", f"correcting app settings: {why}"))
         nxt.pending = PendingOperation(kind="Configuration", revision_number=candidate.number, started_at=stamp)
         return progressing("CorrectingDrift", f"correcting app settings: {why}")
 
-    standby = [r.name for r in reversed(nxt.revisions) if r.name != candidate.name and r.state == "Ready"][:1]
-    keep = {candidate.name.lower(), *(s.lower() for s in standby)}
-    extra = tuple(r.name for key, r in observed.revisions.items() if r.active and key not in keep and not r.failed
-                  and observed.traffic.get(key, 0) == 0) if observed.complete else ()
+    extra = _idle_to_retire(nxt, candidate, observed, context.capabilities)
     nxt.pending = None
     conditions_for(nxt, "ready", "Serving", f"revision {candidate.number} ({candidate.name}) serves 100% of traffic"
                    + (f" at {nxt.url}" if nxt.url else ""), generation, stamp)
     if extra:
-        result.action = Deactivate(extra)
+        result.action = Retire(extra)
         result.events.append(("Normal", "DeactivatingRevisions", "deactivating revisions no longer needed: " + ", ".join(extra)))
         result.requeue_after = poll_interval
         return result
@@ -246,6 +266,17 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         result.events.append(("Normal", "Ready", f"revision {candidate.number} ({candidate.name}) serves 100% of traffic"))
     result.requeue_after = drift_interval
     return result
+
+
+def _idle_to_retire(status: McpDeploymentStatus, serving: RevisionRecord, observed: Observed,
+                    capabilities: Capabilities) -> tuple[str, ...]:
+    """Revisions without traffic that still cost money, beyond the standby ones kept for a quick rollback."""
+    if not capabilities.idle_revisions_cost or not observed.complete:
+        return ()
+    standby = [r.name for r in reversed(status.revisions) if r.name != serving.name and r.state == "Ready"]
+    keep = {serving.name.lower(), *(name.lower() for name in standby[:capabilities.standby_revisions])}
+    return tuple(r.cloud_id for r in observed.revisions if r.phase in (Phase.PENDING, Phase.READY)
+                 and r.cloud_id.lower() not in keep and r.percent == 0)
 
 
 def _record(status: McpDeploymentStatus, name: str) -> RevisionRecord | None:

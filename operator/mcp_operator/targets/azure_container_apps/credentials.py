@@ -8,13 +8,13 @@ from typing import Any
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.identity.aio import ClientAssertionCredential, ClientSecretCredential, DefaultAzureCredential, WorkloadIdentityCredential
 
-from ...settings import Settings
-from ..base import TerminalError
+from ...contract import TerminalError
+from .settings import AzureSettings
 
 TENANT, CLIENT, SECRET, FEDERATED = "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN"
 
 
-def _options(settings: Settings, transport: dict[str, Any]) -> dict[str, Any]:
+def _options(settings: AzureSettings, transport: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {"authority": settings.authority_host, **transport}
     if settings.disable_instance_discovery:
         options["disable_instance_discovery"] = True
@@ -23,7 +23,7 @@ def _options(settings: Settings, transport: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def from_secret(settings: Settings, data: dict[str, str], where: str, transport: dict[str, Any]) -> AsyncTokenCredential:
+def from_secret(settings: AzureSettings, data: dict[str, str], where: str, transport: dict[str, Any]) -> AsyncTokenCredential:
     missing = [key for key in (TENANT, CLIENT) if not data.get(key)]
     if missing or not (data.get(SECRET) or data.get(FEDERATED)):
         wanted = missing + ([] if data.get(SECRET) or data.get(FEDERATED) else [f"{SECRET} or {FEDERATED}"])
@@ -34,7 +34,7 @@ def from_secret(settings: Settings, data: dict[str, str], where: str, transport:
     return ClientAssertionCredential(data[TENANT], data[CLIENT], lambda: token, **_options(settings, transport))
 
 
-def operator_identity(settings: Settings, transport: dict[str, Any]) -> AsyncTokenCredential:
+def operator_identity(settings: AzureSettings, transport: dict[str, Any]) -> AsyncTokenCredential:
     """The operator's own identity, as DefaultAzureCredential finds it, with the configured cloud endpoints."""
     tenant, client = os.environ.get(TENANT), os.environ.get(CLIENT)
     if tenant and client and os.environ.get(SECRET):

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import aiohttp
@@ -33,14 +33,29 @@ from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from ... import metrics
 from ...concurrency import leave_place
-from ...reconcile.desired import CREATED_BY_TAG, OPERATOR_NAME, OWNER_TAG, Desired
-from ...settings import Settings, proxies_configured
-from ..base import Accepted, Deletion, Observed, Prepared, TerminalError, TransientError
+from ...contract import (
+    CREATED_BY_TAG,
+    OPERATOR_NAME,
+    OWNER_TAG,
+    Accepted,
+    Capabilities,
+    Deletion,
+    Observed,
+    Prepared,
+    RevisionKey,
+    TerminalError,
+    TransientError,
+)
+from ...reconcile.desired import Desired
+from ...settings import proxies_configured
 from . import bodies
+from .placement import app_placement
+from .settings import AzureSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROVIDER = "Microsoft.App"
+TARGET_LABEL = "azure-container-apps"  # the metrics' target label
 ENV_PREFIX, RG_PREFIX = "managedEnvironment/", "resourceGroup/"
 
 
@@ -61,12 +76,18 @@ def _retry_after_header(pipeline_response: Any, _deserialized: Any, _headers: An
     return str(value) if value is not None else None
 
 
+def _count_response(response: Any) -> None:
+    """azure-core's raw_response_hook: called with every pipeline response of the management clients."""
+    http = response.http_response
+    metrics.count_cloud_response(TARGET_LABEL, http.request.method, http.status_code)
+
+
 def classify(error: Exception) -> Exception:
     """Maps an SDK error to TransientError (retry as is) or TerminalError (needs a change)."""
     if isinstance(error, ClientAuthenticationError) and getattr(error, "status_code", None) is None:
         return TerminalError("CredentialsInvalid", f"could not get an Azure token: {error.message}")
     if isinstance(error, ServiceRequestError | ServiceResponseError | TimeoutError | aiohttp.ClientError):
-        metrics.count_arm_connection_error()
+        metrics.count_cloud_connection_error(TARGET_LABEL)
         return TransientError("ConnectionError", f"connection to Azure failed: {error}")
     if isinstance(error, HttpResponseError):
         code = error.error.code if error.error is not None and error.error.code else str(error.status_code)
@@ -125,7 +146,7 @@ class SharedSession:
     handshake and the pool fills with idle connections.
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: AzureSettings):
         # A bounded pool: each TLS connection holds buffers of its own, and ARM's throttling makes more than a
         # few dozen requests in flight pointless. Requests beyond the limit wait for a free connection.
         context: ssl.SSLContext | bool = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
@@ -141,10 +162,15 @@ class SharedSession:
 
 
 class ContainerAppsTarget:
-    def __init__(self, settings: Settings, credential: AsyncTokenCredential, subscription_id: str, session: SharedSession):
+    # Ingress splits traffic over active revisions; an active revision is billed while it runs, so idle ones
+    # are deactivated, keeping the one before the serving one ready for an instant rollback.
+    capabilities = Capabilities(cloud_named_revisions=True, max_traffic_split=100, idle_revisions_cost=True,
+                                standby_revisions=1)
+
+    def __init__(self, settings: AzureSettings, credential: AsyncTokenCredential, subscription_id: str, session: SharedSession):
         self.settings = settings
         options: dict[str, Any] = {"base_url": settings.arm_endpoint, "credential_scopes": [settings.arm_scope],
-                                   "polling_interval": settings.poll_interval, "raw_response_hook": metrics.count_arm_response}
+                                   "polling_interval": settings.poll_interval, "raw_response_hook": _count_response}
         self.apps = ContainerAppsAPIClient(credential, subscription_id, retry_policy=_RetryButNotThrottling(), **options,
                                            **session.options())
         self.resources = ResourceManagementClient(credential, subscription_id, retry_policy=_RetryButNotThrottling(), **options,
@@ -185,16 +211,20 @@ class ContainerAppsTarget:
         with contextlib.suppress(Exception):
             await self.credential.close()
 
+    def revision_id(self, desired: Desired, key: RevisionKey) -> str:
+        return bodies.revision_name(desired, key)
+
     # ----- reading ----------------------------------------------------------------------------------
     async def observe(self, desired: Desired, detailed: bool = True) -> Observed:
+        where = app_placement(desired)
         # Registration first: on an unregistered subscription every Microsoft.App call answers 409, and the
         # SDK's built-in remedy registers while sleeping 10 s between checks inside the request.
         await self._ensure_provider()
-        key = (desired.resource_group.lower(), desired.environment.lower())
+        key = (where.resource_group.lower(), where.environment.lower())
         if key not in self._ready_environments and time.monotonic() < self._environment_recheck.get(key, 0.0):
             return Observed(exists=False)  # its environment is still being created: the app cannot exist yet
         try:
-            app = await self._arm("reads", lambda: self.apps.container_apps.get(desired.resource_group, desired.app_name))
+            app = await self._arm("reads", lambda: self.apps.container_apps.get(where.resource_group, desired.app_name))
         except TerminalError as error:
             if error.reason in ("ResourceNotFound", "ResourceGroupNotFound", "404"):
                 return Observed(exists=False)
@@ -204,18 +234,19 @@ class ContainerAppsTarget:
         body = app.as_dict()
         tags = body.get("tags") or {}
         if tags.get(CREATED_BY_TAG) == OPERATOR_NAME and tags.get(OWNER_TAG) not in (None, desired.owner):
-            raise TerminalError("AppOwnedByAnother", f"container app {desired.app_name} in {desired.resource_group} belongs to "
+            raise TerminalError("AppOwnedByAnother", f"container app {desired.app_name} in {where.resource_group} belongs to "
                                 f"McpDeployment {tags[OWNER_TAG]}; choose another spec.server.name or spec.azure.resourceGroup")
-        drift = bodies.config_drift(desired, body, {s.cloud_secret_name for s in desired.secret_env})
+        drift = bodies.config_drift(desired, body)
         shallow = bodies.shallow_observed(body, drift)
-        if not detailed and shallow.provisioning_state != "Failed":
+        if not detailed and shallow.state != "Failed":
             return shallow  # one read: enough to follow a first rollout or to check an idle resource
         revisions = [r.as_dict() async for r in self._revisions(desired)]
         return bodies.observed_from(body, revisions, drift)
 
     async def _revisions(self, desired: Desired) -> AsyncIterator[Any]:
+        where = app_placement(desired)
         try:
-            async for revision in self.apps.container_apps_revisions.list_revisions(desired.resource_group, desired.app_name):
+            async for revision in self.apps.container_apps_revisions.list_revisions(where.resource_group, desired.app_name):
                 yield revision
         except (HttpResponseError, *_TRANSPORT_ERRORS) as error:
             raise classify(error) from error
@@ -242,7 +273,8 @@ class ContainerAppsTarget:
                                                     "(a one-time step that can take minutes)", wait)
 
     async def prepare(self, desired: Desired) -> Prepared:
-        key = (desired.resource_group.lower(), desired.environment.lower())
+        where = app_placement(desired)
+        key = (where.resource_group.lower(), where.environment.lower())
         if key in self._ready_environments:
             return Prepared(True)
         await self._ensure_provider()
@@ -258,64 +290,69 @@ class ContainerAppsTarget:
             return prepared
 
     async def _check_infrastructure(self, desired: Desired, key: tuple[str, str]) -> Prepared:
+        where = app_placement(desired)
         created: list[str] = []
-        if not await self._arm("reads", lambda: self.resources.resource_groups.check_existence(desired.resource_group)):
+        if not await self._arm("reads", lambda: self.resources.resource_groups.check_existence(where.resource_group)):
             await self._arm("writes", lambda: self.resources.resource_groups.create_or_update(
-                desired.resource_group, {"location": desired.location, "tags": bodies.tags(desired)}))
-            created.append(RG_PREFIX + desired.resource_group)
+                where.resource_group, {"location": where.location, "tags": bodies.tags(desired)}))
+            created.append(RG_PREFIX + where.resource_group)
         try:
             env = await self._arm("reads", lambda: self.apps.managed_environments.get(
-                desired.resource_group, desired.environment))
+                where.resource_group, where.environment))
         except (TerminalError, ResourceNotFoundError) as error:
             if isinstance(error, TerminalError) and error.reason not in ("ResourceNotFound", "404"):
                 raise
             retry_after = await self._start(
-                self.apps.managed_environments.begin_create_or_update, desired.resource_group, desired.environment,
-                models.ManagedEnvironment({"location": desired.location, "tags": bodies.tags(desired), "properties": {}}))
-            created.append(ENV_PREFIX + desired.environment)
+                self.apps.managed_environments.begin_create_or_update, where.resource_group, where.environment,
+                models.ManagedEnvironment({"location": where.location, "tags": bodies.tags(desired), "properties": {}}))
+            created.append(ENV_PREFIX + where.environment)
             return Prepared(False, retry_after, tuple(created))
         state = env.properties.provisioning_state if env.properties else None
         if state == "Succeeded":
             self._ready_environments.add(key)
             return Prepared(True, None, tuple(created))
         if state in ("Failed", "Canceled", "UpgradeFailed"):
-            raise TerminalError("EnvironmentFailed", f"managed environment {desired.environment} is {state}; fix or delete "
+            raise TerminalError("EnvironmentFailed", f"managed environment {where.environment} is {state}; fix or delete "
                                                      "it in Azure, or choose another spec.azure.environment")
         return Prepared(False, None, tuple(created))
 
     # ----- writing ----------------------------------------------------------------------------------
-    async def apply(self, desired: Desired, secrets: dict[str, str], revision_suffix: str,
-                    serving_revision: str | None) -> Accepted:
-        new_revision = f"{desired.app_name}--{revision_suffix}"
-        body = bodies.app_body(desired, secrets, revision_suffix, serving_revision or new_revision)
+    async def create_revision(self, desired: Desired, secrets: Mapping[str, str], key: RevisionKey,
+                              serving: str | None) -> Accepted:
+        where = app_placement(desired)
+        body = bodies.app_body(desired, secrets, key, serving or bodies.revision_name(desired, key))
         try:
-            retry_after = await self._start(self.apps.container_apps.begin_create_or_update, desired.resource_group,
+            retry_after = await self._start(self.apps.container_apps.begin_create_or_update, where.resource_group,
                                             desired.app_name, models.ContainerApp(body))
         except TerminalError as error:
             if error.reason in ("ManagedEnvironmentNotFound", "ResourceGroupNotFound"):
-                self._ready_environments.discard((desired.resource_group.lower(), desired.environment.lower()))
+                self._ready_environments.discard((where.resource_group.lower(), where.environment.lower()))
                 raise TransientError("InfrastructureMissing", error.message) from error
             raise
         return Accepted(retry_after=retry_after)
 
-    async def shift_traffic(self, desired: Desired, revision: str, activate: bool) -> Accepted:
-        if activate:
-            await self._arm("writes", lambda: self.apps.container_apps_revisions.activate_revision(
-                desired.resource_group, desired.app_name, revision))
+    async def route(self, desired: Desired, traffic: Mapping[str, int], revive: tuple[str, ...]) -> Accepted:
+        where = app_placement(desired)
+        for revision in revive:  # a deactivated revision refuses traffic until it is active again
+            await self._arm("writes", lambda name=revision: self.apps.container_apps_revisions.activate_revision(  # type: ignore[misc]
+                where.resource_group, desired.app_name, name))
         patch = {"properties": {"configuration": {"ingress": {
-            "targetPort": desired.target_port, "traffic": [{"revisionName": revision, "weight": 100}]}}}}
-        return Accepted(retry_after=await self._start(self.apps.container_apps.begin_update, desired.resource_group,
+            "targetPort": where.target_port, "traffic": bodies.traffic_body(traffic)}}}}
+        return Accepted(retry_after=await self._start(self.apps.container_apps.begin_update, where.resource_group,
                                                       desired.app_name, models.ContainerApp(patch)))
 
-    async def update_configuration(self, desired: Desired, secrets: dict[str, str], serving_revision: str) -> Accepted:
-        patch = {"properties": {"configuration": bodies.configuration(desired, secrets, serving_revision)}}
-        return Accepted(retry_after=await self._start(self.apps.container_apps.begin_update, desired.resource_group,
-                                                      desired.app_name, models.ContainerApp(patch)))
+    async def reconfigure(self, desired: Desired, secrets: Mapping[str, str], serving: str) -> Accepted:
+        where = app_placement(desired)
+        patch = {"properties": {"configuration": bodies.configuration(desired, secrets, {serving: 100})}}
+        return Accepted(retry_after=await self._start(self.apps.container_apps.begin_update,
+                                                      where.resource_group, desired.app_name,
+                                                      models.ContainerApp(patch)))
 
-    async def deactivate(self, desired: Desired, revisions: list[str]) -> None:
-        for revision in revisions:
+    async def retire(self, desired: Desired, cloud_ids: tuple[str, ...]) -> None:
+        where = app_placement(desired)
+        for revision in cloud_ids:
             await self._arm("writes", lambda name=revision: self.apps.container_apps_revisions.deactivate_revision(  # type: ignore[misc]
-                desired.resource_group, desired.app_name, name))
+                where.resource_group, desired.app_name, name))
 
     async def _start(self, begin: Callable[..., Awaitable[Any]], *args: Any) -> float | None:
         """Sends the initial request of a long-running operation without polling; returns its Retry-After."""
@@ -328,10 +365,11 @@ class ContainerAppsTarget:
     async def delete(self, desired: Desired) -> Deletion:
         """Deletes the app, then its environment and resource group if this operator created them (by their tags)
         and nothing else is left in them; whichever McpDeployment leaves last cleans up shared ones."""
+        where = app_placement(desired)
         observed = await self.observe(desired)
         if observed.exists:
-            if observed.provisioning_state != "Deleting":
-                await self._start(self.apps.container_apps.begin_delete, desired.resource_group, desired.app_name)
+            if observed.state != "Deleting":
+                await self._start(self.apps.container_apps.begin_delete, where.resource_group, desired.app_name)
             return Deletion(done=False, notes=(f"deleting container app {desired.app_name}",))
         notes: list[str] = []
         for step in (self._delete_environment, self._delete_resource_group):
@@ -342,28 +380,30 @@ class ContainerAppsTarget:
         return Deletion(done=True, notes=tuple(notes))
 
     async def _delete_environment(self, desired: Desired) -> tuple[bool, str]:
-        if not await self._arm("reads", lambda: self.resources.resource_groups.check_existence(desired.resource_group)):
-            return False, f"resource group {desired.resource_group} is gone"
+        where = app_placement(desired)
+        if not await self._arm("reads", lambda: self.resources.resource_groups.check_existence(where.resource_group)):
+            return False, f"resource group {where.resource_group} is gone"
         try:
             env = await self._arm("reads", lambda: self.apps.managed_environments.get(
-                desired.resource_group, desired.environment))
+                where.resource_group, where.environment))
         except (TerminalError, ResourceNotFoundError):
-            return False, f"managed environment {desired.environment} is gone"
+            return False, f"managed environment {where.environment} is gone"
         if (env.tags or {}).get(CREATED_BY_TAG) != OPERATOR_NAME:
-            return False, f"kept managed environment {desired.environment}: not created by {OPERATOR_NAME}"
+            return False, f"kept managed environment {where.environment}: not created by {OPERATOR_NAME}"
         if env.properties and env.properties.provisioning_state == "ScheduledForDelete":
-            return True, f"deleting managed environment {desired.environment}"
+            return True, f"deleting managed environment {where.environment}"
         try:
-            await self._start(self.apps.managed_environments.begin_delete, desired.resource_group, desired.environment)
+            await self._start(self.apps.managed_environments.begin_delete, where.resource_group, where.environment)
         except TerminalError as error:
             if error.reason.startswith("ManagedEnvironmentHas") or "409" in error.reason:
-                return False, f"kept managed environment {desired.environment}: other container apps still use it"
+                return False, f"kept managed environment {where.environment}: other container apps still use it"
             raise
-        self._ready_environments.discard((desired.resource_group.lower(), desired.environment.lower()))
-        return True, f"deleting managed environment {desired.environment}"
+        self._ready_environments.discard((where.resource_group.lower(), where.environment.lower()))
+        return True, f"deleting managed environment {where.environment}"
 
     async def _delete_resource_group(self, desired: Desired) -> tuple[bool, str]:
-        rg = desired.resource_group
+        where = app_placement(desired)
+        rg = where.resource_group
         if not await self._arm("reads", lambda: self.resources.resource_groups.check_existence(rg)):
             return False, f"resource group {rg} is gone"
         group = await self._arm("reads", lambda: self.resources.resource_groups.get(rg))
@@ -379,9 +419,10 @@ class ContainerAppsTarget:
 
     # ----- logs ---------------------------------------------------------------------------------------
     async def logs(self, desired: Desired, revision: str | None, tail: int, follow: bool) -> AsyncIterator[str]:
-        app = await self._arm("reads", lambda: self.apps.container_apps.get(desired.resource_group, desired.app_name))
+        where = app_placement(desired)
+        app = await self._arm("reads", lambda: self.apps.container_apps.get(where.resource_group, desired.app_name))
         token = await self._arm("writes", lambda: self.apps.container_apps.get_auth_token(
-            desired.resource_group, desired.app_name))
+            where.resource_group, desired.app_name))
         endpoint = app.properties.event_stream_endpoint if app.properties else None
         if not endpoint or not token.properties:
             raise TerminalError("NoLogStream", f"container app {desired.app_name} has no log stream endpoint")
