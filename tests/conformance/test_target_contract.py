@@ -1,0 +1,213 @@
+"""The Target contract, held by every (adapter, simulator) pair through the real SDK and the registry.
+
+A new target proves itself by adding its simulator harness to ``HARNESSES``: each case below then runs
+against it. The harness gives the operator's environment; the connector comes from the registry by
+``target.type`` exactly as the operator builds it; nothing here knows a cloud.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from armsim.testing import SimulatorThread
+from mcp_operator.api.models import McpDeploymentSpec
+from mcp_operator.contract import Connector, Observed, ObservedRevision, Phase, RevisionKey, Target, TransientError
+from mcp_operator.reconcile.desired import Desired, resolve
+from mcp_operator.settings import Settings
+from mcp_operator.targets import registry
+from tests.conftest import simulator_config
+
+T = TypeVar("T")
+HARNESSES: dict[str, Callable[[], Any]] = {
+    "azure-container-apps": lambda: SimulatorThread(simulator_config()).start(),
+}
+PATIENCE = 30.0  # seconds a simulated operation may take to show its result
+
+
+@pytest.fixture(params=list(HARNESSES), ids=list(HARNESSES))
+def cloud(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    harness = HARNESSES[request.param]()
+    for name, value in {**harness.operator_environment(), "MCP_POLL_INTERVAL": "0.2"}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield harness
+    finally:
+        harness.stop()
+
+
+class Contract:
+    """A connector and target built as the operator builds them, and patient helpers around them."""
+
+    def __init__(self, harness: Any):
+        self.harness = harness
+        self.connector: Connector = registry.factories()[harness.target_type](Settings.from_env())
+        self.target: Target | None = None
+
+    def desired(self, name: str, image: str) -> Desired:
+        spec = McpDeploymentSpec.model_validate(self.harness.sample_spec(name, image))
+        return resolve(spec, name, "conformance", self.connector)
+
+    async def connect(self, desired: Desired) -> Target:
+        self.target = await self.connector.connect(desired, None)
+        return self.target
+
+    @staticmethod
+    async def attempt(call: Callable[[], Awaitable[T]]) -> T:
+        """The call, repeated while the target says the failure is transient (as the reconciler repeats a pass)."""
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            try:
+                return await call()
+            except TransientError as error:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(min(error.retry_after or 0.2, 1.0))
+
+    async def until(self, desired: Desired, check: Callable[[Observed], bool], what: str) -> Observed:
+        assert self.target is not None
+        target = self.target
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            seen = await self.attempt(lambda: target.observe(desired, detailed=True))
+            if check(seen):
+                return seen
+            assert time.monotonic() < deadline, f"waited {PATIENCE}s for {what}; last seen: {seen}"
+            await asyncio.sleep(0.2)
+
+    async def ready_infrastructure(self, desired: Desired) -> None:
+        assert self.target is not None
+        target = self.target
+        deadline = time.monotonic() + PATIENCE
+        while not (await self.attempt(lambda: target.prepare(desired))).ready:
+            assert time.monotonic() < deadline, "prepare never said ready"
+            await asyncio.sleep(0.2)
+
+    async def close(self) -> None:
+        await self.connector.close()
+
+
+def ours(seen: Observed, key: RevisionKey) -> list[ObservedRevision]:
+    return [r for r in seen.revisions if r.key is not None and r.key.matches(key.number, key.hash)]
+
+
+def phase_of(key: RevisionKey, phase: Phase) -> Callable[[Observed], bool]:
+    return lambda seen: any(r.phase is phase for r in ours(seen, key))
+
+
+def serving(key: RevisionKey) -> Callable[[Observed], bool]:
+    return lambda seen: seen.serving is not None and seen.serving.key is not None and seen.serving.key.matches(
+        key.number, key.hash)
+
+
+def run(scenario: Callable[[Contract], Awaitable[None]], harness: Any) -> None:
+    async def main() -> None:
+        contract = Contract(harness)
+        try:
+            await scenario(contract)
+        finally:
+            await contract.close()
+
+    asyncio.run(main())
+
+
+def test_an_absent_resource_is_observed_as_absent_and_deleting_it_is_done(cloud: Any) -> None:
+    async def scenario(c: Contract) -> None:
+        want = c.desired("nothing-here", "ghcr.io/acme/calc:1.0.0")
+        target = await c.connect(want)
+        assert not (await c.attempt(lambda: target.observe(want))).exists
+        assert (await c.attempt(lambda: target.delete(want))).done
+
+    run(scenario, cloud)
+
+
+def test_the_whole_revision_lifecycle(cloud: Any) -> None:
+    async def scenario(c: Contract) -> None:
+        first, second = c.desired("conf", "ghcr.io/acme/calc:1.0.0"), c.desired("conf", "ghcr.io/acme/calc:2.0.0")
+        target = await c.connect(first)
+        await c.ready_infrastructure(first)
+        k1, k2 = RevisionKey(1, first.revision_hash), RevisionKey(2, second.revision_hash)
+
+        # Creating the same key twice (a restarted operator, a lost answer) makes one revision.
+        await c.attempt(lambda: target.create_revision(first, {}, k1, None))
+        await c.attempt(lambda: target.create_revision(first, {}, k1, None))
+        seen = await c.until(first, lambda s: phase_of(k1, Phase.READY)(s) and serving(k1)(s), "revision 1 to serve")
+        assert len(ours(seen, k1)) == 1, "one key, one revision"
+        id1 = ours(seen, k1)[0].cloud_id
+        if target.capabilities.cloud_named_revisions:
+            assert target.revision_id(first, k1) == id1
+
+        # A new revision starts while the old one keeps all traffic, and takes it only when routed.
+        await c.attempt(lambda: target.create_revision(second, {}, k2, id1))
+        seen = await c.until(second, phase_of(k2, Phase.READY), "revision 2 to be ready")
+        assert serving(k1)(seen), "traffic stays on revision 1 while revision 2 starts"
+        id2 = ours(seen, k2)[0].cloud_id
+        await c.attempt(lambda: target.route(second, {id2: 100}, ()))
+        await c.until(second, serving(k2), "revision 2 to serve")
+
+        # Idle revisions are retired where they cost, and a rollback revives and routes back.
+        revive: tuple[str, ...] = ()
+        if target.capabilities.idle_revisions_cost:
+            await c.attempt(lambda: target.retire(second, (id1,)))
+            await c.until(second, phase_of(k1, Phase.RETIRED), "revision 1 to be retired")
+            revive = (id1,)
+        await c.attempt(lambda: target.route(first, {id1: 100}, revive))
+        seen = await c.until(first, serving(k1), "revision 1 to serve again")
+        assert len([r for r in seen.revisions if r.key is not None]) == 2, "a rollback makes no revision"
+
+        # Settings that make no revision are corrected in place.
+        await c.attempt(lambda: target.reconfigure(first, {}, id1))
+        seen = await c.until(first, lambda s: s.busy is None, "the reconfiguration to finish")
+        assert seen.config_drift == () and serving(k1)(seen)
+
+        # Deleting is repeated until done; once done, it stays done and nothing is left.
+        deadline = time.monotonic() + PATIENCE
+        while not (await c.attempt(lambda: target.delete(first))).done:
+            assert time.monotonic() < deadline, "delete never finished"
+            await asyncio.sleep(0.2)
+        assert (await c.attempt(lambda: target.delete(first))).done
+        assert not (await c.attempt(lambda: target.observe(first))).exists
+
+    run(scenario, cloud)
+
+
+def test_a_failed_revision_keeps_the_serving_one(cloud: Any) -> None:
+    async def scenario(c: Contract) -> None:
+        good, bad = c.desired("conf-fail", "ghcr.io/acme/calc:1.0.0"), c.desired("conf-fail", "ghcr.io/acme/calc:broken")
+        target = await c.connect(good)
+        await c.ready_infrastructure(good)
+        k1, k2 = RevisionKey(1, good.revision_hash), RevisionKey(2, bad.revision_hash)
+        await c.attempt(lambda: target.create_revision(good, {}, k1, None))
+        seen = await c.until(good, serving(k1), "revision 1 to serve")
+        c.harness.fail_revisions_of("broken", "container exited with code 3")
+        await c.attempt(lambda: target.create_revision(bad, {}, k2, ours(seen, k1)[0].cloud_id))
+        seen = await c.until(bad, phase_of(k2, Phase.FAILED), "revision 2 to fail")
+        assert "exited with code 3" in (ours(seen, k2)[0].message or ""), "the cloud's reason is kept"
+        assert serving(k1)(seen), "the failed revision took no traffic"
+
+    run(scenario, cloud)
+
+
+def test_dropped_connections_are_transient_never_terminal(cloud: Any) -> None:
+    async def scenario(c: Contract) -> None:
+        want = c.desired("conf-drop", "ghcr.io/acme/calc:1.0.0")
+        target = await c.connect(want)
+        await c.attempt(lambda: target.observe(want))  # past one-time set-up (provider registration)
+        cloud.drop_connections(count=3, method="GET")
+        failures: list[str] = []
+
+        async def observe() -> Observed:
+            try:
+                return await target.observe(want)
+            except TransientError as error:
+                failures.append(error.reason)
+                raise
+
+        assert not (await c.attempt(observe)).exists
+        assert set(failures) <= {"ConnectionError"}, f"only transient connection errors: {failures}"
+
+    run(scenario, cloud)
