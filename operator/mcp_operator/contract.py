@@ -17,10 +17,10 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .api.models import Effective, McpDeploymentSpec
+    from .api.models import McpDeploymentSpec
     from .reconcile.desired import Desired, Placement
     from .settings import Settings
 
@@ -96,7 +96,7 @@ class Observed:
     revisions: tuple[ObservedRevision, ...] = ()
     busy: str | None = None  # set while the cloud runs an operation on it: what it is doing
     host: str | None = None  # where it answers (a DNS name); the URL is https://<host>/
-    state: str | None = None  # the cloud's own word for the resource's state, shown as it is
+    facts: Mapping[str, str] = field(default_factory=dict)  # the cloud's own words on it, for status.<section>
     config_drift: tuple[str, ...] = ()  # human-readable differences of settings that make no revision
     # False when only part was read (revisions inferred): absent revisions are then unknown, not gone.
     complete: bool = True
@@ -210,10 +210,11 @@ class Connector(Protocol):
 
     type: str
 
-    def place(self, spec: McpDeploymentSpec, name: str, namespace: str, recorded: Effective | None = None) -> Placement:
+    def place(self, spec: McpDeploymentSpec, name: str, namespace: str,
+              recorded: Mapping[str, Any] | None = None) -> Placement:
         """The target's own reading of the spec: where it goes, and what of it makes a revision.
 
-        ``recorded`` is what the operator resolved before (status.effective): a client whose own configuration
+        ``recorded`` is the target's status section as the operator wrote it: a client whose own configuration
         lacks the operator's defaults uses it where the spec says nothing. Raises
         ``reconcile.desired.SpecError`` naming the field when the spec cannot be placed."""
         ...

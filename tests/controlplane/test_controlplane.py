@@ -72,7 +72,7 @@ def test_watch_sees_a_status_subresource_patch(cluster: Cluster) -> None:
     try:
         time.sleep(1)
         cluster.kubectl("patch", "-n", namespace, "mcpd", "watched", "--subresource=status", "--type=merge",
-                        "-p", json.dumps({"status": {"provisioningState": "Succeeded", "fqdn": "watched.example.io"}}))
+                        "-p", json.dumps({"status": {"url": "https://watched.example.io/", "fqdn": "watched.example.io"}}))
         seen: list[dict[str, object]] = []
         decoder = json.JSONDecoder()
         buffer = ""

@@ -61,12 +61,12 @@ async def test_exec_plugin_login_relogin_after_401_and_the_calls_the_operator_ma
         stored = await kube.get(namespace, "calc")
         assert stored is not None and stored["spec"]["azure"]["minReplicas"] == 1
 
-        await kube.patch_status(namespace, "calc", McpDeploymentStatus(provisioning_state="Succeeded", fqdn="calc.example"))
+        await kube.patch_status(namespace, "calc", McpDeploymentStatus(url="https://calc.example/", fqdn="calc.example"))
         status = (await kube.get(namespace, "calc") or {})["status"]
-        assert (status["provisioningState"], status["fqdn"]) == ("Succeeded", "calc.example")
+        assert (status["url"], status["fqdn"]) == ("https://calc.example/", "calc.example")
         # The merge patch removes what the new status no longer has.
-        await kube.patch_status(namespace, "calc", McpDeploymentStatus(provisioning_state="Deleting"))
-        assert "fqdn" not in (await kube.get(namespace, "calc") or {})["status"]
+        await kube.patch_status(namespace, "calc", McpDeploymentStatus(fqdn="other.example"))
+        assert "url" not in (await kube.get(namespace, "calc") or {})["status"]
 
         with pytest.raises(KubeError) as refused:
             await kube.server_side_apply(namespace, mcpd(namespace, "calc", minReplicas=5, maxReplicas=2), "kube-client-test")

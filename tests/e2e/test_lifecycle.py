@@ -27,9 +27,10 @@ def test_create_becomes_ready_with_fqdn_url_and_events(cluster: Cluster, cloud: 
                                                                   "calc-create-env").default_domain)
     assert status["fqdn"] == f"calc-create.{domain}"
     assert status["url"] == f"https://calc-create.{domain}/"
-    assert status["provisioningState"] == "Succeeded"
-    assert status["effective"] == {"appName": "calc-create", "environment": "calc-create-env", "location": "eastus",
-                                   "resourceGroup": "calc-create-rg", "subscriptionId": cloud.info["subscriptionId"]}
+    assert status["azure"] == {"appName": "calc-create", "environment": "calc-create-env", "location": "eastus",
+                               "resourceGroup": "calc-create-rg", "subscriptionId": cloud.info["subscriptionId"],
+                               "provisioningState": "Succeeded"}
+    assert status["traffic"] == [{"revisionName": status["servingRevision"], "revisionNumber": 1, "percent": 100}]
     assert [(r["number"], r["state"], r["trafficWeight"]) for r in status["revisions"]] == [(1, "Ready", 100)]
     assert status["servingRevision"] == status["revisions"][0]["name"] == status["latestRevision"]
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
@@ -48,7 +49,8 @@ def test_create_becomes_ready_with_fqdn_url_and_events(cluster: Cluster, cloud: 
     reasons = {e["reason"] for e in mcpd.events()}
     assert {"CreatedInfrastructure", "CreatingRevision", "Ready"} <= reasons
     row = cluster.kubectl("get", "-n", namespace, "mcpd", "calc-create").stdout.splitlines()[1].split()
-    assert row[1:6] == ["azure-container-apps", "Succeeded", status["url"], status["servingRevision"], "True"]
+    # STATE is the Ready condition's reason: meaningful for every target.
+    assert row[1:6] == ["azure-container-apps", "Serving", status["url"], status["servingRevision"], "True"]
 
 
 def test_image_change_serves_revision_2_only_once_it_is_ready(cluster: Cluster, cloud: SimulatorThread,
@@ -101,7 +103,7 @@ def test_failing_revision_keeps_revision_1_serving_and_stalls_then_spec_revert_r
     assert status["servingRevision"] == first
     assert set(cloud_revisions(cloud, "calc-fail")) == revisions_before, "no new revision for a rollback"
     assert status["revisionCounter"] == 2
-    assert status["provisioningState"] == "Succeeded", "the failed state of the app is cleared"
+    assert status["azure"]["provisioningState"] == "Succeeded", "the failed state of the app is cleared"
 
 
 def test_rollback_by_spec_edit_reactivates_a_kept_revision(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,

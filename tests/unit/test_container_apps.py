@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mcp_operator.api.models import Effective, McpDeploymentSpec
+from mcp_operator.api.models import McpDeploymentSpec
 from mcp_operator.contract import Phase, RevisionKey
 from mcp_operator.reconcile.desired import Desired, SecretEnv, SpecError, resolve
 from mcp_operator.settings import Settings
@@ -38,7 +38,7 @@ def test_resolution_precedence_spec_then_operator_then_recorded_then_builtin() -
     in_spec = spec(azure={"location": "northeurope"})
     assert app_placement(resolve(in_spec, "calc", "team", operator_defaults)).location == "northeurope"
     assert app_placement(resolve(spec(), "calc", "team", connector(default_subscription_id=SUB))).location == "eastus"
-    recorded = Effective(subscription_id=SUB, location="uksouth")  # a CLI without the operator's configuration
+    recorded = {"subscriptionId": SUB, "location": "uksouth"}  # status.azure, read by a CLI without the operator's settings
     assert app_placement(resolve(spec(), "calc", "team", connector(), recorded)).location == "uksouth"
     with pytest.raises(SpecError) as missing:
         resolve(spec(), "calc", "team", connector())

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mcp_operator.api.models import Effective, McpDeploymentSpec, McpDeploymentStatus, RevisionSnapshot
+from mcp_operator.api.models import McpDeploymentSpec, McpDeploymentStatus, RevisionSnapshot, TrafficTarget
 from mcp_operator.contract import Capabilities, Observed, ObservedRevision, Phase, RevisionKey
 from mcp_operator.reconcile import plan as planning
 from mcp_operator.reconcile.desired import Desired, Placement, resolve
@@ -31,9 +31,9 @@ class SpecOnly:
 
     type = "test"
 
-    def place(self, spec: McpDeploymentSpec, name: str, namespace: str, recorded: Effective | None = None) -> Placement:
+    def place(self, spec: McpDeploymentSpec, name: str, namespace: str, recorded: Any = None) -> Placement:
         snapshot = RevisionSnapshot(image=spec.server.image or "", env=spec.server.env, resources=spec.server.resources)
-        return Placement(where=None, snapshot=snapshot, effective=Effective(app_name=name))
+        return Placement(where=None, snapshot=snapshot, status_section="azure", facts={"appName": name})
 
 
 def desired(image: str = "img:1", origins: tuple[str, ...] = ("*",)) -> Desired:
@@ -73,7 +73,8 @@ def cloud(request: pytest.FixtureRequest) -> Cloud:
 
 
 def observed(*revisions: ObservedRevision, busy: str | None = None, drift: tuple[str, ...] = ()) -> Observed:
-    return Observed(exists=True, revisions=revisions, busy=busy, host="calc.example.io", state="Succeeded", config_drift=drift)
+    return Observed(exists=True, revisions=revisions, busy=busy, host="calc.example.io", facts={"provisioningState": "Ok"},
+                    config_drift=drift)
 
 
 def foreign(cloud_id: str, percent: int = 0) -> ObservedRevision:
@@ -150,6 +151,8 @@ def test_ready_revision_gets_the_traffic_and_then_the_resource_is_ready(cloud: C
     assert conditions(ready.status)["Ready"] == ("True", "Serving")
     assert conditions(ready.status)["Stalled"][0] == "False" and conditions(ready.status)["Reconciling"][0] == "False"
     assert ready.status.url == "https://calc.example.io/" and ready.status.serving_revision == first
+    assert ready.status.traffic == [TrafficTarget(revision_name=first, revision_number=1, percent=100)]
+    assert ready.status.azure is not None and ready.status.azure.provisioning_state == "Ok", "the target's facts"
     assert ("Normal", "Ready", f"revision 1 ({first}) serves 100% of traffic") in ready.events
 
 
@@ -214,6 +217,7 @@ def test_traffic_moved_away_by_hand_is_moved_back_as_drift(cloud: Cloud) -> None
     want, status, first = serving_first(cloud)
     moved = cloud.run(want, status, observed(cloud.revision(want, 1), foreign("calc--manual", 100)))
     assert moved.action == planning.Route({first: 100}, drift=True)
+    assert moved.status.traffic == [TrafficTarget(revision_name="calc--manual", percent=100)], "not ours: no number"
 
 
 def test_idle_revisions_are_retired_only_where_they_cost_keeping_the_standby(cloud: Cloud) -> None:

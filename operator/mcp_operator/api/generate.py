@@ -37,7 +37,7 @@ ROOT_VALIDATIONS = [{
 
 PRINTER_COLUMNS = [
     {"name": "Target", "type": "string", "jsonPath": ".spec.target.type"},
-    {"name": "State", "type": "string", "jsonPath": ".status.provisioningState"},
+    {"name": "State", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].reason"},
     {"name": "URL", "type": "string", "jsonPath": ".status.url"},
     {"name": "Revision", "type": "string", "jsonPath": ".status.servingRevision"},
     {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"},

@@ -287,14 +287,23 @@ class PendingOperation(ApiModel):
     attempts: int = Field(default=0, description="How many times the operation was (re)issued.")
 
 
-class Effective(ApiModel):
-    """The settings the operator resolved from spec, operator configuration and built-in defaults."""
+class AzureStatus(ApiModel):
+    """What the Container Apps target resolved and saw: where the app is, and ARM's word for its state."""
 
     subscription_id: str | None = None
     resource_group: str | None = None
     environment: str | None = None
     location: str | None = None
     app_name: str | None = None
+    provisioning_state: str | None = Field(default=None, description="The app's provisioningState in ARM.")
+
+
+class TrafficTarget(ApiModel):
+    """One revision's share of traffic, as the cloud routes it now (Knative's status.traffic)."""
+
+    revision_name: str = Field(description="The revision's name or id in the cloud.")
+    revision_number: int | None = Field(default=None, description="Its number in status.revisions (absent: not ours).")
+    percent: int = Field(description="Percent of traffic it receives.")
 
 
 class McpDeploymentStatus(ApiModel):
@@ -303,11 +312,10 @@ class McpDeploymentStatus(ApiModel):
     model_config = ConfigDict(extra="ignore")
 
     observed_generation: int | None = Field(default=None, description="The metadata.generation last reconciled.")
-    provisioning_state: str | None = Field(default=None, description="The cloud resource's provisioningState.")
-    fqdn: str | None = Field(default=None, description="Fully qualified domain name of the app.")
+    fqdn: str | None = Field(default=None, description="Fully qualified domain name the server answers on.")
     url: str | None = Field(default=None, description="The MCP endpoint: https://<fqdn>/.")
-    effective: Effective | None = Field(default=None, description="Resolved subscription, resource group, environment, "
-                                                                  "location and app name.")
+    traffic: list[TrafficTarget] = Field(default_factory=list, description="How traffic is split now, by revision.")
+    azure: AzureStatus | None = Field(default=None, description="Container Apps' own facts (target azure-container-apps).")
     latest_revision: str | None = Field(default=None, description="The newest revision created for the current spec.")
     serving_revision: str | None = Field(default=None, description="The revision that receives 100% of traffic.")
     revision_counter: int = Field(default=0, description="The last revision number handed out.")
@@ -321,6 +329,28 @@ class McpDeploymentStatus(ApiModel):
                                         json_schema_extra={"x-kubernetes-list-type": "map",
                                                            "x-kubernetes-list-map-keys": ["type"]},
                                         description="Ready, Reconciling, Stalled (kstatus) and InsecureIngress.")
+
+
+# status.<section> of each target: the same key as its spec section.
+TARGET_STATUS_SECTIONS = ("azure",)
+
+
+def set_target_status(status: McpDeploymentStatus, section: str, facts: dict[str, Any]) -> None:
+    """Sets a target's own status object from its facts (camelCase keys), leaving the others untouched."""
+    if section not in TARGET_STATUS_SECTIONS:
+        raise ValueError(f"no status section {section!r}")
+    kind = McpDeploymentStatus.model_fields[section].annotation
+    model = next(t for t in getattr(kind, "__args__", (kind,)) if isinstance(t, type) and issubclass(t, ApiModel))
+    setattr(status, section, model.model_validate(facts))
+
+
+def target_status(status: McpDeploymentStatus) -> dict[str, Any]:
+    """The target's own status object, whichever target it is, as JSON (camelCase)."""
+    for section in TARGET_STATUS_SECTIONS:
+        value = getattr(status, section)
+        if value is not None:
+            return value.model_dump(by_alias=True, exclude_none=True, mode="json")  # type: ignore[no-any-return]
+    return {}
 
 
 def status_to_k8s(status: McpDeploymentStatus) -> dict[str, Any]:

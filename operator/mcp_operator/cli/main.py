@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ..api.models import GROUP, KIND, McpDeploymentSpec, McpDeploymentStatus
+from ..api.models import GROUP, KIND, McpDeploymentSpec, McpDeploymentStatus, target_status
 from ..kube import Kube, KubeError
 from ..kubeconfig import KubeconfigError
 from . import deploytoml
@@ -128,7 +128,8 @@ def progress_line(body: dict[str, Any]) -> str:
     conditions = conditions_of(body)
     active = [f"{kind}: {c['reason']}" + (f" - {c['message']}" if c.get("message") else "")
               for kind, c in conditions.items() if c["status"] == "True" and kind in ("Reconciling", "Stalled", "Ready")]
-    return (f"state={status.get('provisioningState') or '-'} revision={status.get('latestRevision') or '-'} "
+    ready = conditions.get("Ready") or {}
+    return (f"state={ready.get('reason') or '-'} revision={status.get('latestRevision') or '-'} "
             f"serving={status.get('servingRevision') or '-'} | " + ("; ".join(active) or "waiting for the operator"))
 
 
@@ -211,9 +212,9 @@ async def cmd_outputs(args: argparse.Namespace) -> int:
     async with Cluster(args) as cluster:
         body = await cluster.require(args.name)
     status = body.get("status", {})
-    # Where it serves, then whatever the target resolved for it (status.effective), as the target names it.
-    data = {"url": status.get("url"), "fqdn": status.get("fqdn"), "servingRevision": status.get("servingRevision"),
-            **(status.get("effective") or {})}
+    # Where it serves, then the target's own status object (where it placed the server), as the target names it.
+    facts = target_status(McpDeploymentStatus.model_validate(status))
+    data = {"url": status.get("url"), "fqdn": status.get("fqdn"), "servingRevision": status.get("servingRevision"), **facts}
     emit(data, args.output, lambda: "\n".join(f"{_label(k) + ':':<18}{v if v is not None else '-'}" for k, v in data.items()))
     return 0
 
@@ -283,7 +284,6 @@ async def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 async def cmd_logs(args: argparse.Namespace) -> int:
-    from ..api.models import Effective
     from ..contract import Credentials, TerminalError, TransientError
     from ..reconcile.desired import SpecError, resolve
     from ..settings import Settings
@@ -302,9 +302,9 @@ async def cmd_logs(args: argparse.Namespace) -> int:
     connector = connectors.get(str(spec.target.type))
     if connector is None:
         raise CliError(f"logs: target type {spec.target.type} is not supported yet (supported: {', '.join(supported())})")
-    recorded = (body.get("status") or {}).get("effective")
+    recorded = target_status(McpDeploymentStatus.model_validate(body.get("status") or {}))
     try:
-        desired = resolve(spec, args.name, namespace, connector, Effective.model_validate(recorded) if recorded else None)
+        desired = resolve(spec, args.name, namespace, connector, recorded)
         target = await connector.connect(desired, secret)
         async for line in target.logs(desired, args.revision, args.tail, args.follow):
             print(line, flush=True)

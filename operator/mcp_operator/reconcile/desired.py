@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..api.models import Effective, McpDeploymentSpec, RevisionSnapshot
+from ..api.models import McpDeploymentSpec, RevisionSnapshot
 
 if TYPE_CHECKING:
     from ..contract import Connector
@@ -41,7 +42,8 @@ class Placement:
 
     where: Any  # the target's own resolved settings (account, region, scaling ...): opaque to the core
     snapshot: RevisionSnapshot  # what makes a revision, as kept in status for a rollback
-    effective: Effective | None = None  # the target's resolved location, shown in status
+    status_section: str  # the key of the target's own object in status (the same as its spec section)
+    facts: Mapping[str, Any] = field(default_factory=dict)  # what it resolved (account, region ...), for that object
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def snapshot_hash(snapshot: RevisionSnapshot) -> str:
 
 
 def resolve(spec: McpDeploymentSpec, name: str, namespace: str, connector: Connector,
-            recorded: Effective | None = None) -> Desired:
+            recorded: Mapping[str, Any] | None = None) -> Desired:
     placement = connector.place(spec, name, namespace, recorded)
     literal = tuple((e.name, e.value) for e in spec.server.env if e.value is not None)
     secret = tuple(SecretEnv(e.name, e.value_from.secret_key_ref.name, e.value_from.secret_key_ref.key)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..api.models import Condition, McpDeploymentStatus, PendingOperation, RevisionRecord
+from ..api.models import Condition, McpDeploymentStatus, PendingOperation, RevisionRecord, TrafficTarget, set_target_status
 from ..contract import Capabilities, Observed, ObservedRevision, Phase, RevisionKey
 from .desired import Desired
 
@@ -116,6 +116,13 @@ def refresh_history(status: McpDeploymentStatus, observed: Observed) -> None:
         record.message = (found.message or "the revision failed to provision") if found.phase is Phase.FAILED else None
 
 
+def _traffic(status: McpDeploymentStatus, observed: Observed) -> list[TrafficTarget]:
+    """status.traffic: every revision that receives traffic now, with its number where it is ours."""
+    numbers = {r.name.lower(): r.number for r in status.revisions if r.name}
+    return [TrafficTarget(revision_name=r.cloud_id, revision_number=numbers.get(r.cloud_id.lower()), percent=r.percent)
+            for r in observed.revisions if r.percent > 0]
+
+
 def _trim(status: McpDeploymentStatus, limit: int, keep_numbers: set[int], serving: str | None) -> None:
     """Drops the oldest records beyond ``limit``, never a kept one nor the serving one."""
     while len(status.revisions) > limit:
@@ -173,11 +180,11 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     poll_interval, drift_interval = context.poll_interval, context.drift_interval
     nxt = status.model_copy(deep=True)
     nxt.observed_generation = generation
-    nxt.effective = desired.placement.effective
-    nxt.provisioning_state = observed.state if observed.exists else None
+    set_target_status(nxt, desired.placement.status_section, {**desired.placement.facts, **observed.facts})
     nxt.fqdn = observed.host
     nxt.url = f"https://{observed.host}/" if observed.host else None
     refresh_history(nxt, observed)
+    nxt.traffic = _traffic(nxt, observed)
     serving_revision = observed.serving
     serving = serving_revision.cloud_id if serving_revision else None
     previously_serving = status.serving_revision

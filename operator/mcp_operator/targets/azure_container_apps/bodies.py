@@ -133,6 +133,10 @@ def config_drift(desired: Desired, app: dict[str, Any]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _facts(state: str | None) -> dict[str, str]:
+    return {"provisioningState": state} if state else {}
+
+
 def _busy(state: str | None) -> str | None:
     return f"the app is {state}; waiting for it to finish" if state in ("InProgress", "Deleting") else None
 
@@ -173,7 +177,7 @@ def shallow_observed(app: dict[str, Any], drift: tuple[str, ...]) -> Observed:
             phase = Phase.PENDING
         revisions[latest.lower()] = _revision(latest, phase, traffic.get(latest.lower(), (latest, 0))[1])
     return Observed(exists=True, revisions=tuple(revisions.values()), busy=_busy(state), host=ingress_now.get("fqdn"),
-                    state=state, config_drift=drift, complete=False)
+                    facts=_facts(state), config_drift=drift, complete=False)
 
 
 def observed_from(app: dict[str, Any], revisions: list[dict[str, Any]], drift: tuple[str, ...]) -> Observed:
@@ -188,5 +192,5 @@ def observed_from(app: dict[str, Any], revisions: list[dict[str, Any]], drift: t
         message = (rp.get("provisioningError") or "the revision failed to provision") if phase is Phase.FAILED else None
         observed.append(_revision(revision["name"], phase, percent, message, rp.get("createdTime")))
     state = props.get("provisioningState")
-    return Observed(exists=True, revisions=tuple(observed), busy=_busy(state), host=ingress_now.get("fqdn"), state=state,
-                    config_drift=drift)
+    return Observed(exists=True, revisions=tuple(observed), busy=_busy(state), host=ingress_now.get("fqdn"),
+                    facts=_facts(state), config_drift=drift)

@@ -6,7 +6,10 @@ the infrastructure checks and one bounded connection pool.
 
 from __future__ import annotations
 
-from ...api.models import Effective, McpDeploymentSpec, RevisionSnapshot, TargetSnapshot
+from collections.abc import Mapping
+from typing import Any
+
+from ...api.models import McpDeploymentSpec, RevisionSnapshot, TargetSnapshot
 from ...contract import Credentials, Target
 from ...reconcile.desired import Desired, Placement, SpecError
 from ...settings import Settings
@@ -27,13 +30,14 @@ class ContainerAppsConnector:
         self.targets: dict[tuple[str, ...], ContainerAppsTarget] = {}
         self.session: SharedSession | None = None
 
-    def place(self, spec: McpDeploymentSpec, name: str, namespace: str, recorded: Effective | None = None) -> Placement:
+    def place(self, spec: McpDeploymentSpec, name: str, namespace: str,
+              recorded: Mapping[str, Any] | None = None) -> Placement:
         if not spec.server.image:
             raise SpecError("spec.server.image", f"an image is required for {TYPE}")
         azure = spec.azure
         app_name = spec.server.name or name
         subscription = ((azure.subscription_id if azure else None) or self.settings.default_subscription_id
-                        or (recorded.subscription_id if recorded else None))
+                        or (recorded or {}).get("subscriptionId"))
         if not subscription:
             raise SpecError("spec.azure.subscriptionId", "no Azure subscription: set spec.azure.subscriptionId, or configure "
                             "the operator's default (MCP_DEFAULT_SUBSCRIPTION_ID / helm value azure.subscriptionId)")
@@ -42,7 +46,7 @@ class ContainerAppsConnector:
             resource_group=(azure.resource_group if azure else None) or f"{app_name}-rg",
             environment=(azure.environment if azure else None) or f"{app_name}-env",
             location=((azure.location if azure else None) or self.settings.default_location
-                      or (recorded.location if recorded else None) or BUILTIN_LOCATION),
+                      or (recorded or {}).get("location") or BUILTIN_LOCATION),
             target_port=azure.target_port if azure else 8080,
             min_replicas=azure.min_replicas if azure else 1,
             max_replicas=azure.max_replicas if azure else 10,
@@ -50,9 +54,9 @@ class ContainerAppsConnector:
         scaling = {"targetPort": where.target_port, "minReplicas": where.min_replicas, "maxReplicas": where.max_replicas}
         snapshot = RevisionSnapshot(image=spec.server.image, env=spec.server.env, resources=spec.server.resources,
                                     target=TargetSnapshot(section="azure", settings=scaling))
-        effective = Effective(subscription_id=where.subscription_id, resource_group=where.resource_group,
-                              environment=where.environment, location=where.location, app_name=app_name)
-        return Placement(where=where, snapshot=snapshot, effective=effective)
+        facts = {"subscriptionId": where.subscription_id, "resourceGroup": where.resource_group,
+                 "environment": where.environment, "location": where.location, "appName": app_name}
+        return Placement(where=where, snapshot=snapshot, status_section="azure", facts=facts)
 
     def _session(self) -> SharedSession:
         if self.session is None:

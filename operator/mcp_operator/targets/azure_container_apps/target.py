@@ -238,7 +238,7 @@ class ContainerAppsTarget:
                                 f"McpDeployment {tags[OWNER_TAG]}; choose another spec.server.name or spec.azure.resourceGroup")
         drift = bodies.config_drift(desired, body)
         shallow = bodies.shallow_observed(body, drift)
-        if not detailed and shallow.state != "Failed":
+        if not detailed and shallow.facts.get("provisioningState") != "Failed":
             return shallow  # one read: enough to follow a first rollout or to check an idle resource
         revisions = [r.as_dict() async for r in self._revisions(desired)]
         return bodies.observed_from(body, revisions, drift)
@@ -368,7 +368,7 @@ class ContainerAppsTarget:
         where = app_placement(desired)
         observed = await self.observe(desired)
         if observed.exists:
-            if observed.state != "Deleting":
+            if observed.facts.get("provisioningState") != "Deleting":
                 await self._start(self.apps.container_apps.begin_delete, where.resource_group, desired.app_name)
             return Deletion(done=False, notes=(f"deleting container app {desired.app_name}",))
         notes: list[str] = []
