@@ -3,6 +3,8 @@
 It is the cloud's stand-in, so it imports nothing from the operator and shares none of its assumptions.
 """
 
-from .server import Fault, Simulator, SimulatorConfig
+from simcore.faults import Fault
+
+from .server import Simulator, SimulatorConfig
 
 __all__ = ["Fault", "Simulator", "SimulatorConfig"]

@@ -14,13 +14,17 @@ import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from .certs import ServingCerts, make_serving_certs
+from simcore.certs import ServingCerts, make_serving_certs
+from simcore.controls import common_control
+from simcore.faults import Fault, Faults, RecordedRequest, drop
+from simcore.faults import counts as count_requests
+
 from .identity import Identity
 from .schema import OpenApiDocument, load_document
 from .throttle import Throttle, operation_class
@@ -35,45 +39,6 @@ REV = APP + r"/revisions/(?P<rev>[^/]+)"
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class Fault:
-    """One injected fault. ``action``: drop (close the connection), status (answer ``status``)."""
-
-    action: str
-    count: int = 1
-    method: str | None = None
-    operation: str | None = None  # an operationId, or a prefix of one ending in '*'
-    path_contains: str | None = None
-    when: str = "before"  # drop: before the request is processed, or after (the work is done, the answer lost)
-    status: int = 500
-    retry_after: int | None = None
-    code: str = "InternalServerError"
-    message: str = "Injected fault."
-
-    def matches(self, method: str, path: str, operation: str) -> bool:
-        if self.method and self.method.upper() != method:
-            return False
-        if self.operation:
-            if self.operation.endswith("*"):
-                if not operation.startswith(self.operation[:-1]):
-                    return False
-            elif self.operation != operation:
-                return False
-        return not (self.path_contains and self.path_contains.lower() not in path.lower())
-
-
-@dataclass
-class RecordedRequest:
-    at: float
-    method: str
-    path: str
-    operation: str
-    klass: str
-    status: int
-    subscription: str | None = None
-    seconds: float = 0.0  # time the simulator spent answering (including simulated request latency)
 
 
 @dataclass
@@ -100,7 +65,7 @@ class Simulator:
                                  {self.config.client_id})
         self.throttle = Throttle(enabled=self.config.throttling)
         self.retry_after = self.config.retry_after
-        self.faults: list[Fault] = []
+        self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self.document: OpenApiDocument | None = load_document(str(self.config.openapi)) if self.config.openapi else None
         self.workdir = workdir
@@ -147,11 +112,13 @@ class Simulator:
             "controls": self.endpoint + "/_sim",
         }
 
+    @property
+    def schedule(self) -> World:
+        return self.world
+
     # ----- controls -----------------------------------------------------------------------------
     def add_fault(self, **kwargs: Any) -> Fault:
-        fault = Fault(**kwargs)
-        self.faults.append(fault)
-        return fault
+        return self.faults.add(**kwargs)
 
     def fail_revisions(self, image_contains: str, message: str | None = None, code: str | None = None) -> None:
         rule = RevisionFailure(image_contains)
@@ -171,46 +138,22 @@ class Simulator:
 
     def counts(self, since: float = 0.0) -> dict[str, int]:
         """ARM calls by class since ``since`` (monotonic seconds): reads, writes, deletes, throttled, total."""
-        result = {"reads": 0, "writes": 0, "deletes": 0, "throttled": 0, "total": 0}
-        for request in self.requests:
-            if request.at >= since and request.klass in ("reads", "writes", "deletes"):
-                result[request.klass] += 1
-                result["total"] += 1
-                result["throttled"] += request.status == 429
-        return result
+        return count_requests(self.requests, ("reads", "writes", "deletes"), since)
 
     async def _controls(self, request: web.Request, path: str) -> web.StreamResponse:
         body: Any = await request.json() if request.can_read_body else {}
+        common = common_control(self, request.method, path, request.query, body)
+        if common is not None:
+            return common
         route = (request.method, path.rstrip("/"))
-        if route == ("GET", "/_sim/info"):
-            return web.json_response(self.info())
-        if route == ("GET", "/_sim/requests"):
-            return web.json_response([asdict(r) for r in self.requests])
-        if route == ("GET", "/_sim/counts"):
-            return web.json_response(self.counts(float(request.query.get("since", 0))))
-        if route == ("DELETE", "/_sim/requests"):
-            self.requests.clear()
-            return web.json_response({})
-        if route == ("PUT", "/_sim/latency"):
-            self.world.latency.update({k: float(v) for k, v in body.items()})
-            return web.json_response(self.world.latency)
         if route == ("PUT", "/_sim/retry-after"):
             self.retry_after = int(body["seconds"])
             return web.json_response({"seconds": self.retry_after})
-        if route == ("PUT", "/_sim/throttling"):
-            self.throttle.enabled = bool(body["enabled"])
-            self.throttle.reset()
-            return web.json_response({"enabled": self.throttle.enabled})
-        if route == ("POST", "/_sim/faults"):
-            return web.json_response(asdict(self.add_fault(**body)))
         if route == ("POST", "/_sim/revision-failures"):
             self.fail_revisions(body["imageContains"], body.get("message"), body.get("code"))
             return web.json_response({})
         if route == ("POST", "/_sim/operation-failures"):
             self.fail_next_operation(body["kind"], body["code"], body["message"])
-            return web.json_response({})
-        if route == ("DELETE", "/_sim/faults"):
-            self.clear_faults()
             return web.json_response({})
         return web.json_response({"error": f"no control {request.method} {path}"}, status=404)
 
@@ -279,9 +222,9 @@ class Simulator:
         record = RecordedRequest(started, request.method, path, operation, klass, 0, sub)
         self.requests.append(record)
         self.world.settle()
-        fault = self._take_fault(request.method, path, operation)
+        fault = self.faults.take(request.method, path, operation)
         if fault and fault.action == "drop" and fault.when == "before":
-            return self._drop(request, record)
+            return drop(request, record)
         try:
             self._authenticate(request)
             headers = self._throttle(sub, klass)
@@ -312,27 +255,12 @@ class Simulator:
         except ArmError as error:
             response = self._error_response(error)
         if fault and fault.action == "drop" and fault.when == "after":
-            return self._drop(request, record)
+            return drop(request, record)
         response.headers["x-ms-request-id"] = str(uuid.uuid4())
         response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-client-request-id", str(uuid.uuid4()))
         record.status = response.status
         record.seconds = time.monotonic() - started
         return response
-
-    def _take_fault(self, method: str, path: str, operation: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.count > 0 and fault.matches(method, path, operation):
-                fault.count -= 1
-                return fault
-        return None
-
-    @staticmethod
-    def _drop(request: web.Request, record: RecordedRequest) -> web.StreamResponse:
-        """Close the TCP connection without an answer: clients see RemoteDisconnected / ServerDisconnectedError."""
-        record.status = -1
-        if request.transport:
-            request.transport.abort()
-        raise asyncio.CancelledError
 
     def _authenticate(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")

@@ -7,43 +7,23 @@ the end-to-end tests, the demo and the benchmarks use clouds only through such h
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from simcore.thread import BackgroundSimulator
 
 from .server import Simulator, SimulatorConfig
 
-T = TypeVar("T")
 
+class SimulatorThread(BackgroundSimulator):
+    """The ARM simulator on a background thread, and this cloud's harness."""
 
-class SimulatorThread:
-    """A simulator serving from its own event loop; ``call`` runs a function on that loop's thread."""
+    simulator: Simulator
 
     def __init__(self, config: SimulatorConfig | None = None, workdir: Path | None = None):
-        self.simulator = Simulator(config, workdir)
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="armsim", daemon=True)
-
-    def start(self) -> SimulatorThread:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.simulator.start(), self.loop).result(timeout=30)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.simulator.stop(), self.loop).result(timeout=30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-
-    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Runs ``function`` on the simulator's loop, so it never races a request being served."""
-
-        async def run() -> T:
-            return function(*args, **kwargs)
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=30)
+        super().__init__(Simulator(config, workdir), "armsim")
 
     @property
     def info(self) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import heapq
-import itertools
 import json
 import re
 import time
@@ -20,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from simcore.schedule import Schedule
 
 JSON = dict[str, Any]
 
@@ -166,14 +166,13 @@ class RevisionFailure:
     message: str = "Failed to provision revision: container exited with code 1"
 
 
-class World:
+class World(Schedule):
     """All simulated state of one ARM instance, with a scheduler for what takes time."""
 
     KNOWN_PROVIDERS = ("Microsoft.App", "Microsoft.OperationalInsights", "Microsoft.ContainerRegistry")
 
     def __init__(self, subscriptions: list[str], registered: tuple[str, ...] = (), clock: Callable[[], float] = time.time):
-        self.clock = clock
-        self.latency = dict(DEFAULT_LATENCY)
+        super().__init__(clock, DEFAULT_LATENCY)
         self.subscriptions: dict[str, Subscription] = {}
         for sub in subscriptions:
             self.add_subscription(sub, registered)
@@ -183,20 +182,7 @@ class World:
         self.revision_failures: list[RevisionFailure] = []
         self.operation_failures: dict[str, list[ArmError]] = {}  # operation kind -> queued failures
         self.log_stream_base = "https://eastus.azurecontainerapps.dev"  # the server sets its own address
-        self._due: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = itertools.count()
 
-    # ----- scheduling -------------------------------------------------------------------------
-    def later(self, delay_key: str, action: Callable[[], None]) -> float:
-        due = self.clock() + max(self.latency.get(delay_key, 0.0), 0.0)
-        heapq.heappush(self._due, (due, next(self._seq), action))
-        return due
-
-    def settle(self) -> None:
-        now = self.clock()
-        while self._due and self._due[0][0] <= now:
-            _, _, action = heapq.heappop(self._due)
-            action()
 
     # ----- subscriptions and providers ------------------------------------------------------------
     def add_subscription(self, sub: str, registered: tuple[str, ...] = ()) -> None:

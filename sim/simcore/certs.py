@@ -1,6 +1,6 @@
-"""A private CA and a loopback serving certificate, so ARM and the token endpoint speak HTTPS.
+"""A private CA and a loopback serving certificate, so a simulated cloud speaks HTTPS.
 
-Bearer-token clients refuse plain http://, so the simulator needs TLS the SDKs can verify: they
+Bearer-token clients refuse plain http://, so a simulator needs TLS the SDKs can verify: they
 are given the CA bundle path (``connection_verify``), exactly as for a private cloud.
 """
 
