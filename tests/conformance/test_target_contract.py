@@ -79,6 +79,14 @@ class Contract:
             assert time.monotonic() < deadline, f"waited {PATIENCE}s for {what}; last seen: {seen}"
             await asyncio.sleep(0.2)
 
+    async def two_revisions(self, name: str, first_image: str, second_image: str) -> tuple[
+            Target, Desired, Desired, RevisionKey, RevisionKey]:
+        """A connected target with its infrastructure ready, two specs of one resource and their keys."""
+        first, second = self.desired(name, first_image), self.desired(name, second_image)
+        target = await self.connect(first)
+        await self.ready_infrastructure(first)
+        return target, first, second, RevisionKey(1, first.revision_hash), RevisionKey(2, second.revision_hash)
+
     async def ready_infrastructure(self, desired: Desired) -> None:
         assert self.target is not None
         target = self.target
@@ -127,10 +135,7 @@ def test_an_absent_resource_is_observed_as_absent_and_deleting_it_is_done(cloud:
 
 def test_the_whole_revision_lifecycle(cloud: Any) -> None:
     async def scenario(c: Contract) -> None:
-        first, second = c.desired("conf", "ghcr.io/acme/calc:1.0.0"), c.desired("conf", "ghcr.io/acme/calc:2.0.0")
-        target = await c.connect(first)
-        await c.ready_infrastructure(first)
-        k1, k2 = RevisionKey(1, first.revision_hash), RevisionKey(2, second.revision_hash)
+        target, first, second, k1, k2 = await c.two_revisions("conf", "ghcr.io/acme/calc:1.0.0", "ghcr.io/acme/calc:2.0.0")
 
         # Creating the same key twice (a restarted operator, a lost answer) makes one revision.
         await c.attempt(lambda: target.create_revision(first, {}, k1, None))
@@ -177,10 +182,7 @@ def test_the_whole_revision_lifecycle(cloud: Any) -> None:
 
 def test_a_failed_revision_keeps_the_serving_one(cloud: Any) -> None:
     async def scenario(c: Contract) -> None:
-        good, bad = c.desired("conf-fail", "ghcr.io/acme/calc:1.0.0"), c.desired("conf-fail", "ghcr.io/acme/calc:broken")
-        target = await c.connect(good)
-        await c.ready_infrastructure(good)
-        k1, k2 = RevisionKey(1, good.revision_hash), RevisionKey(2, bad.revision_hash)
+        target, good, bad, k1, k2 = await c.two_revisions("conf-fail", "ghcr.io/acme/calc:1.0.0", "ghcr.io/acme/calc:broken")
         await c.attempt(lambda: target.create_revision(good, {}, k1, None))
         seen = await c.until(good, serving(k1), "revision 1 to serve")
         c.harness.fail_revisions_of("broken", "container exited with code 3")
