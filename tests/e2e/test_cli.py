@@ -127,3 +127,38 @@ def test_namespace_comes_from_the_kubeconfig_context(cluster: Cluster, cloud: Si
     result = subprocess.run([PLUGIN, "--kubeconfig", str(kubeconfig), "outputs", "nothing-here"], capture_output=True,
                             text=True, check=False)
     assert result.returncode == 1 and f'not found in namespace "{namespace}"' in result.stderr
+
+
+def test_logs_use_the_resources_own_credentials_and_fail_in_one_line(cluster: Cluster, cloud: SimulatorThread,
+                                                                     operator: OperatorProcess, namespace: str) -> None:
+    """The operator and `kubectl mcp logs` both sign in with spec.credentials when the resource names a Secret,
+    whatever identity the CLI's own environment has; bad or missing credentials are one clear line."""
+    info = cloud.info
+    keys = {"AZURE_TENANT_ID": info["tenantId"], "AZURE_CLIENT_ID": info["clientId"], "AZURE_CLIENT_SECRET": info["clientSecret"]}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "team-identity", "namespace": namespace},
+              "stringData": keys}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
+    body = {"apiVersion": "mcp.deploy.dev/v1alpha1", "kind": "McpDeployment", "metadata": {"name": "calc-own-id"},
+            "spec": {"target": {"type": "azure-container-apps"}, "server": {"image": "ghcr.io/acme/calc:own"},
+                     "credentials": {"secretRef": {"name": "team-identity"}}}}
+    deployed = mcp(cluster, cloud, "deploy", "-n", namespace, "-f", "-", "--wait", input=yaml.safe_dump(body))
+    assert deployed.returncode == 0, deployed.stderr
+
+    def logs_with_a_wrong_own_identity() -> subprocess.CompletedProcess[str]:
+        env = {**operator_environment(cluster, cloud.operator_environment()), "AZURE_CLIENT_SECRET": "not-the-secret"}
+        return subprocess.run([PLUGIN, "--kubeconfig", str(cluster.kubeconfig), "logs", "calc-own-id", "-n", namespace,
+                               "--tail", "5"], capture_output=True, text=True, env=env, timeout=120, check=False)
+
+    shown = logs_with_a_wrong_own_identity()
+    assert shown.returncode == 0, shown.stderr
+    assert "ghcr.io/acme/calc:own" in shown.stdout
+
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({**secret, "stringData": {**keys, "AZURE_CLIENT_SECRET": "revoked"}}))
+    refused = logs_with_a_wrong_own_identity()
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and refused.stderr.startswith("error: logs:"), refused.stderr
+
+    cluster.kubectl("delete", "secret", "-n", namespace, "team-identity")
+    missing = logs_with_a_wrong_own_identity()
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert f"Secret {namespace}/team-identity not found" in missing.stderr and "spec.credentials.secretRef" in missing.stderr

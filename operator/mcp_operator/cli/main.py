@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import re
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 import yaml
 
 from ..api.models import GROUP, KIND, McpDeploymentSpec, McpDeploymentStatus, target_status
-from ..kube import Kube, KubeError
+from ..kube import Kube, KubeError, SecretMissing
 from ..kubeconfig import KubeconfigError
 from . import deploytoml
 
@@ -287,7 +288,7 @@ async def cmd_logs(args: argparse.Namespace) -> int:
     from ..contract import Credentials, TerminalError, TransientError
     from ..reconcile.desired import SpecError, resolve
     from ..settings import Settings
-    from ..targets.registry import Connectors, supported
+    from ..targets.registry import Connectors, quiet_loggers, supported
 
     async with Cluster(args) as cluster:
         body = await cluster.require(args.name)
@@ -296,8 +297,13 @@ async def cmd_logs(args: argparse.Namespace) -> int:
         secret = None
         if spec.credentials is not None:  # the same identity the operator uses for this resource
             secret_name = spec.credentials.secret_ref.name
-            data, version = await cluster.kube.secret_data(namespace, secret_name)
+            try:
+                data, version = await cluster.kube.secret_data(namespace, secret_name)
+            except SecretMissing as missing:
+                raise CliError(f"logs: {missing} (spec.credentials.secretRef): create it, or fix the reference") from missing
             secret = Credentials(f"{namespace}/{secret_name}", data, version)
+    for noisy in quiet_loggers():  # an SDK's own warnings would repeat, in three lines, the one we print
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     connectors = Connectors(Settings.from_env())
     connector = connectors.get(str(spec.target.type))
     if connector is None:
