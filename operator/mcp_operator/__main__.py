@@ -17,6 +17,7 @@ for _unused in ("kubernetes", "kubernetes_asyncio", "pykube"):
 import kopf  # noqa: E402 - after the block above
 
 from . import handlers  # noqa: E402, F401 - imported for its kopf registrations
+from .scope import Scope  # noqa: E402
 
 
 def main() -> None:
@@ -33,9 +34,10 @@ def main() -> None:
     os.environ["MCP_WATCH_NAMESPACES"] = ",".join(namespaces)  # so that Settings.from_env() agrees with the flags
     kopf.configure(verbose=args.verbose)
     logging.getLogger("mcp_operator").info("mcp-operator starting (%s)", ", ".join(namespaces) or "all namespaces")
+    scope = Scope(tuple(n.strip() for n in namespaces))
     asyncio.run(kopf.operator(
-        clusterwide=not namespaces,
-        namespaces=namespaces,
+        clusterwide=scope.clusterwide,
+        namespaces=scope.kopf_namespaces,
         liveness_endpoint=args.liveness or None,
         standalone=not args.peering,
         peering_name=args.peering or None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -13,6 +14,7 @@ from .api.models import GROUP, PLURAL, VERSION
 from .controller import Controller
 from .kube import Kube, session_for
 from .kubeconfig import login
+from .scope import Scope
 from .settings import Settings
 from .targets import registry
 
@@ -79,8 +81,18 @@ def _emitter(body: kopf.Body) -> Any:
 
 
 # An unexpected error (say, the API server refusing a status patch) ends one loop; kopf restarts it after `backoff`.
+@functools.cache
+def _scope() -> Scope:
+    return Scope(Settings.from_env().namespaces)  # __main__ has put the command line's namespaces there
+
+
+def served(namespace: str | None, **_: Any) -> bool:
+    """Whether a resource is in a namespace this operator serves (see scope.py: kopf may watch more)."""
+    return _scope().serves(namespace)
+
+
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5.0, backoff=5.0,
-             when=lambda body, **_: "deletionTimestamp" not in body["metadata"])
+             when=lambda body, namespace, **_: "deletionTimestamp" not in body["metadata"] and served(namespace))
 async def reconcile_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Reconciles this resource, then sleeps until the delay the pass asked for or a change of its spec."""
     controller: Controller = memo.controller
@@ -98,14 +110,14 @@ async def reconcile_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kop
                 waiting.cancel()
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, PLURAL, when=served)
 async def wake_on_spec_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     wake = getattr(memo, "wake", None)
     if wake is not None and body["metadata"].get("generation") != getattr(memo, "seen_generation", None):
         wake.set()
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, backoff=2.0)
+@kopf.on.delete(GROUP, VERSION, PLURAL, backoff=2.0, when=served)
 async def clean_up(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
     controller: Controller = memo.controller
     async with controller.passes.place():

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from .scope import Scope
+
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
@@ -53,12 +55,11 @@ class Settings:
 
         kopf's own pool is unbounded: a burst of a thousand new resources opened a TLS connection per
         concurrent finalizer patch, ~100 MB at once. Each watch stream holds a connection for minutes, so
-        the bound counts them: one for McpDeployments and one for peering per namespace, one for
-        namespaces. With glob patterns the number of namespaces is unknown, and the pool stays unbounded.
+        the bound counts them: one for McpDeployments and one for peering per watched namespace (one of
+        each when kopf watches cluster-wide, as it does for glob patterns: see scope.py), one for namespaces.
         """
-        if any(set(pattern) & set("*?[!") for pattern in self.namespaces):
-            return 0
-        streams = 2 * max(1, len(self.namespaces)) + 1
+        scope = Scope(self.namespaces)
+        streams = 2 * (1 if scope.clusterwide else len(scope.patterns)) + 1
         return streams + self.kopf_request_connections
 
     @classmethod
