@@ -36,6 +36,9 @@ _DELETE = object()
 INVALID = [
     ("target.type", "heroku", "spec.target.type", "Unsupported value"),
     ("server.image", _DELETE, "spec.server.image", "server.image is required for container targets"),
+    ("server.image", "ghcr.io/acme/calc 1.0", "spec.server.image", "should match"),
+    ("server.image", "ghcr.io/Acme/calc:1.0", "spec.server.image", "should match"),
+    ("server.image", "ghcr.io/acme/calc@sha256:short", "spec.server.image", "should match"),
     ("server.name", "Calc_Server", "spec.server.name", "should match"),
     ("server.name", "calc--server", "spec.server.name", "must not contain '--'"),
     ("server.name", "a" * 33, "spec.server.name", "may not be more than 32"),
