@@ -100,6 +100,9 @@ class Observed:
     config_drift: tuple[str, ...] = ()  # human-readable differences of settings that make no revision
     # False when only part was read (revisions inferred): absent revisions are then unknown, not gone.
     complete: bool = True
+    # The marks (tags, labels) it carries that say who made it: all of them, as found (reconcile/ownership.py).
+    owner_marks: Mapping[str, str] = field(default_factory=dict)
+    resource: str = ""  # what it is, for messages: its kind, name and where it lives
 
     def find(self, number: int, full_hash: str, cloud_id: str | None = None) -> ObservedRevision | None:
         """Our revision ``number`` of that spec hash: by its cloud id when known, else by the key it carries."""

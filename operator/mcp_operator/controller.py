@@ -21,6 +21,7 @@ from .api.models import McpDeploymentSpec, McpDeploymentStatus
 from .concurrency import PassSlots
 from .contract import Connector, Credentials, Deletion, Target, TerminalError, TransientError
 from .kube import Kube, SecretMissing
+from .reconcile import ownership
 from .reconcile import plan as planning
 from .reconcile.desired import Desired, SpecError, resolve
 from .settings import Settings
@@ -206,10 +207,20 @@ class Controller:
             return Deletion(done=True, notes=("deletionPolicy is Retain: the cloud resources are left in place",))
         if spec.suspend:
             return Deletion(done=True, notes=("spec.suspend is true: the cloud resources are left in place",))
+        status = self.written.get(meta.get("uid", "")) or McpDeploymentStatus.model_validate(body.get("status") or {})
+        if not status.revisions and not status.created_infrastructure:
+            # No write was ever intended (the intent is recorded before any): nothing in the cloud is ours.
+            return Deletion(done=True, notes=("nothing was created in the cloud for this McpDeployment",))
         try:
             target = await self.target_for(desired, spec)
         except SecretMissing as missing:
             raise TerminalError("SecretNotFound", f"{missing}: it is needed to delete the cloud resources") from missing
+        observed = await target.observe(desired, detailed=False)
+        if observed.exists and not ownership.may_delete(observed, desired.owner):
+            note = (f"left {observed.resource or 'the cloud resource'} in place: it is not this McpDeployment's "
+                    f"(it has {ownership.describe_marks(observed.owner_marks)})")
+            emit("Normal", "Deleted", note)
+            return Deletion(done=True, notes=(note,))
         deletion = await target.delete(desired)
         for note in deletion.notes:
             emit("Normal", "Deleting" if not deletion.done else "Deleted", note)

@@ -63,6 +63,35 @@ class SimulatorThread(BackgroundSimulator):
         """Every revision whose image contains this text fails to start, with that message."""
         self.call(self.simulator.fail_revisions, image_contains, message)
 
+    def plant_foreign(self, app: str, marks: dict[str, str], image: str = "ghcr.io/acme/other:1") -> None:
+        """A running app that another tool made (in ``<app>-rg``, environment ``<app>-env``), carrying ``marks`` as
+        its tags, as the operator's defaults for a server named ``app`` would place it."""
+        sub, location = self.info["subscriptionId"], "eastus"
+        rg, env = f"{app}-rg", f"{app}-env"
+
+        def plant() -> None:
+            world = self.simulator.world
+            world.put_group(sub, rg, {"location": location, "tags": marks})
+            world.put_environment(sub, rg, env, {"location": location, "tags": marks, "properties": {}})
+            world.environment(sub, rg, env).provisioning_state = "Succeeded"
+            environment_id = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.App/managedEnvironments/{env}"
+            world.put_app(sub, rg, app, {"location": location, "tags": marks, "properties": {
+                "environmentId": environment_id,
+                "configuration": {"activeRevisionsMode": "Single", "ingress": {"external": True, "targetPort": 80}},
+                "template": {"containers": [{"name": "main", "image": image}]}}})
+
+        self.call(plant)
+
+    def app_tags_and_image(self, app: str) -> tuple[dict[str, str], str]:
+        """An app's tags and the image of its template, as the cloud holds them."""
+        sub = self.info["subscriptionId"]
+
+        def read() -> tuple[dict[str, str], str]:
+            found = self.simulator.world.app(sub, f"{app}-rg", app)
+            return dict(found.body.get("tags") or {}), found.body["properties"]["template"]["containers"][0]["image"]
+
+        return self.call(read)
+
     def drop_connections(self, count: int = 1, method: str | None = None) -> None:
         """The next ``count`` requests (of that method) lose their connection before an answer."""
         self.call(self.simulator.add_fault, action="drop", when="before", count=count, method=method)

@@ -17,6 +17,7 @@ import pytest
 from armsim.testing import SimulatorThread
 from mcp_operator.api.models import McpDeploymentSpec
 from mcp_operator.contract import Connector, Observed, ObservedRevision, Phase, RevisionKey, Target, TransientError
+from mcp_operator.reconcile import ownership
 from mcp_operator.reconcile.desired import Desired, resolve
 from mcp_operator.settings import Settings
 from mcp_operator.targets import registry
@@ -211,5 +212,26 @@ def test_dropped_connections_are_transient_never_terminal(cloud: Any) -> None:
 
         assert not (await c.attempt(observe)).exists
         assert set(failures) <= {"ConnectionError"}, f"only transient connection errors: {failures}"
+
+    run(scenario, cloud)
+
+
+def test_owner_marks_tell_ours_from_foreign(cloud: Any) -> None:
+    """What the target creates carries our marks for this McpDeployment; what another tool made shows its own."""
+    async def scenario(c: Contract) -> None:
+        mine = c.desired("conf-mine", "ghcr.io/acme/calc:1.0.0")
+        target = await c.connect(mine)
+        await c.ready_infrastructure(mine)
+        key = RevisionKey(1, mine.revision_hash)
+        await c.attempt(lambda: target.create_revision(mine, {}, key, None))
+        seen = await c.until(mine, phase_of(key, Phase.READY), "revision 1 to be ready")
+        assert ownership.claim(seen, mine.owner) is ownership.Claim.OURS
+        assert ownership.claim(seen, "someone.else") is ownership.Claim.ANOTHER
+
+        c.harness.plant_foreign("conf-theirs", {"managed-by": "terraform"})
+        theirs = c.desired("conf-theirs", "ghcr.io/acme/calc:1.0.0")
+        seen = await c.attempt(lambda: target.observe(theirs, detailed=True))
+        assert seen.exists and ownership.claim(seen, theirs.owner) is ownership.Claim.FOREIGN
+        assert seen.owner_marks.get("managed-by") == "terraform" and "conf-theirs" in seen.resource
 
     run(scenario, cloud)

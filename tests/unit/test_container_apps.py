@@ -120,13 +120,13 @@ def revision(name: str, active: bool, provisioning: str, running: str, weight: i
 ])
 def test_revision_states_map_to_neutral_phases(active: bool, provisioning: str, running: str, phase: Phase) -> None:
     seen = bodies.observed_from({"properties": {"provisioningState": "Succeeded"}},
-                                [revision("calc--r1-0123abcd", active, provisioning, running)], ())
+                                [revision("calc--r1-0123abcd", active, provisioning, running)], (), "rg")
     assert seen.revisions[0].phase is phase
     assert seen.revisions[0].key == RevisionKey(1, "0123abcd")
 
 
 def test_a_busy_or_failed_app_is_reported_neutrally() -> None:
-    busy = bodies.observed_from({"properties": {"provisioningState": "InProgress"}}, [], ())
+    busy = bodies.observed_from({"properties": {"provisioningState": "InProgress"}}, [], (), "rg")
     assert busy.busy and "InProgress" in busy.busy
     want = placed()
     failed_app = {"properties": {"provisioningState": "Failed", "configuration": {}}}

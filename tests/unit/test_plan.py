@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from mcp_operator.api.models import McpDeploymentSpec, McpDeploymentStatus, RevisionSnapshot, TrafficTarget
-from mcp_operator.contract import Capabilities, Observed, ObservedRevision, Phase, RevisionKey
+from mcp_operator.contract import CREATED_BY_TAG, OPERATOR_NAME, OWNER_TAG, Capabilities, Observed, ObservedRevision, Phase, RevisionKey
 from mcp_operator.reconcile import plan as planning
 from mcp_operator.reconcile.desired import Desired, Placement, resolve
 
@@ -36,8 +36,8 @@ class SpecOnly:
         return Placement(where=None, snapshot=snapshot, status_section="azure", facts={"appName": name})
 
 
-def desired(image: str = "img:1", origins: tuple[str, ...] = ("*",)) -> Desired:
-    spec = McpDeploymentSpec.model_validate({"target": {"type": "azure-container-apps"},
+def desired(image: str = "img:1", origins: tuple[str, ...] = ("*",), adoption: str = "Refuse") -> Desired:
+    spec = McpDeploymentSpec.model_validate({"target": {"type": "azure-container-apps"}, "adoptionPolicy": adoption,
                                              "server": {"image": image, "allowedOrigins": list(origins)}})
     return resolve(spec, "calc", "team", SpecOnly())  # type: ignore[arg-type]
 
@@ -72,9 +72,13 @@ def cloud(request: pytest.FixtureRequest) -> Cloud:
     return Cloud(CAPABILITY_SETS[request.param])
 
 
-def observed(*revisions: ObservedRevision, busy: str | None = None, drift: tuple[str, ...] = ()) -> Observed:
+OURS = {CREATED_BY_TAG: OPERATOR_NAME, OWNER_TAG: "team.calc"}
+
+
+def observed(*revisions: ObservedRevision, busy: str | None = None, drift: tuple[str, ...] = (),
+             marks: dict[str, str] | None = None) -> Observed:
     return Observed(exists=True, revisions=revisions, busy=busy, host="calc.example.io", facts={"provisioningState": "Ok"},
-                    config_drift=drift)
+                    config_drift=drift, owner_marks=OURS if marks is None else marks, resource="app calc")
 
 
 def foreign(cloud_id: str, percent: int = 0) -> ObservedRevision:
@@ -268,3 +272,38 @@ def test_secret_references_not_values_make_the_revision_hash() -> None:
             {"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": key}}}]}})
     first, second = (resolve(with_key(k), "a", "n", SpecOnly()) for k in ("k", "other"))  # type: ignore[arg-type]
     assert first.revision_hash != second.revision_hash
+
+
+TERRAFORM = {"managed-by": "terraform"}
+ANOTHER = {CREATED_BY_TAG: OPERATOR_NAME, OWNER_TAG: "team.other"}
+
+
+@pytest.mark.parametrize(("marks", "adoption", "refused_as"), [
+    (TERRAFORM, "Refuse", "AdoptionRefused"),
+    ({}, "Refuse", "AdoptionRefused"),
+    ({CREATED_BY_TAG: "someone-else", OWNER_TAG: "team.calc"}, "Refuse", "AdoptionRefused"),
+    (ANOTHER, "Refuse", "OwnedByAnother"),
+    (ANOTHER, "Adopt", "OwnedByAnother"),  # never adopted from a live McpDeployment: the two would fight
+    (TERRAFORM, "Adopt", None),
+    ({}, "Adopt", None),
+    (OURS, "Refuse", None),
+])
+def test_a_resource_is_acted_on_only_when_ours_or_adopted_by_choice(cloud: Cloud, marks: dict[str, str], adoption: str,
+                                                                   refused_as: str | None) -> None:
+    want = desired(adoption=adoption)
+    seen = observed(foreign("calc--abc", percent=100), marks=marks)
+    result = cloud.run(want, McpDeploymentStatus(), seen)
+    if refused_as is None:
+        assert isinstance(result.action, planning.Create)
+        adopting = [e for e in result.events if e[1] == "Adopting"]
+        assert bool(adopting) == (marks != OURS)
+        return
+    assert result.action is None and conditions(result.status)["Stalled"] == ("True", refused_as)
+    message = next(c.message for c in result.status.conditions if c.type == "Stalled")
+    assert "app calc" in message
+    if marks == TERRAFORM:
+        assert "managed-by=terraform" in message and "spec.adoptionPolicy: Adopt" in message
+    assert result.status.url is None and result.status.traffic == [], "nothing of a foreign app is shown as ours"
+    assert [e[:2] for e in result.events] == [("Warning", refused_as)]
+    again = cloud.run(want, result.status, seen)
+    assert again.events == [], "the warning is not repeated every pass"

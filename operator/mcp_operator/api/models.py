@@ -27,6 +27,11 @@ CONTAINER_APP_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
 # The CPU/memory pairs Container Apps accepts on the consumption plan: memory is twice the CPU.
 RESOURCE_COMBINATIONS = [f"{q / 4:g}/{q / 2:g}Gi" for q in range(1, 17)]
 CONTAINER_TARGETS = ("azure-container-apps", "google-cloud-run")
+# An image reference as the OCI distribution grammar defines it: [registry[:port]/]path[:tag][@algorithm:hex].
+_REGISTRY = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REFERENCE = (rf"^{_REGISTRY}{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+                   r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$")
 
 
 def _rule(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> JsonDict:
@@ -117,7 +122,7 @@ class Server(ApiModel):
                              description="App name in the cloud (default: metadata.name). Container Apps rules: lower-case "
                                          "letters, digits and '-', start with a letter, end with a letter or digit, "
                                          "at most 32 characters, no '--'.")
-    image: str | None = Field(default=None, min_length=1, max_length=1024,
+    image: str | None = Field(default=None, min_length=1, max_length=1024, pattern=IMAGE_REFERENCE,
                               description="Container image, e.g. ghcr.io/acme/calculator:1.2.0 (required for container "
                                           "targets). Prefer a digest or an immutable tag: the image is part of the revision.")
     env: list[EnvVar] = Field(default_factory=list, max_length=256,
@@ -200,6 +205,11 @@ class DeletionPolicy(enum.StrEnum):
     RETAIN = "Retain"
 
 
+class AdoptionPolicy(enum.StrEnum):
+    REFUSE = "Refuse"
+    ADOPT = "Adopt"
+
+
 class McpDeploymentSpec(ApiModel):
     """The desired state of an MCP server deployment: the settings of `.pmcp/deploy.toml`, declaratively."""
 
@@ -228,6 +238,12 @@ class McpDeploymentSpec(ApiModel):
                                             description="Delete: deleting the McpDeployment deletes the app, and the "
                                                         "environment and resource group when this operator created them "
                                                         "and they are empty. Retain: leave everything in the cloud.")
+    adoption_policy: AdoptionPolicy = Field(default=AdoptionPolicy.REFUSE,
+                                            description="What to do when the cloud resource already exists and was "
+                                                        "not created by this McpDeployment. Refuse: leave it untouched and "
+                                                        "report Stalled (AdoptionRefused). Adopt: take it over; its "
+                                                        "template and tags are overwritten, and deletionPolicy Delete then "
+                                                        "deletes it. A resource of another McpDeployment is never adopted.")
     suspend: bool = Field(default=False, description="Observe only: report status but make no cloud writes "
                                                      "(no create, update, traffic change or delete).")
 

@@ -59,6 +59,7 @@ class Desired:
     allowed_origins: tuple[str, ...]
     placement: Placement
     revision_hash: str
+    adopt: bool = False  # spec.adoptionPolicy is Adopt: a resource someone else made may be taken over
 
     @property
     def owner(self) -> str:
@@ -96,4 +97,5 @@ def resolve(spec: McpDeploymentSpec, name: str, namespace: str, connector: Conne
         allowed_origins=tuple(spec.server.allowed_origins),
         placement=placement,
         revision_hash=snapshot_hash(placement.snapshot),
+        adopt=spec.adoption_policy == "Adopt",
     )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from ..api.models import Condition, McpDeploymentStatus, PendingOperation, RevisionRecord, TrafficTarget, set_target_status
 from ..contract import Capabilities, Observed, ObservedRevision, Phase, RevisionKey
 from .desired import Desired
+from .ownership import Claim, claim, describe_marks, refusal
 
 READY, RECONCILING, STALLED, INSECURE = "Ready", "Reconciling", "Stalled", "InsecureIngress"
 # How a revision's neutral phase is shown in status.revisions[].state.
@@ -180,6 +181,9 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     poll_interval, drift_interval = context.poll_interval, context.drift_interval
     nxt = status.model_copy(deep=True)
     nxt.observed_generation = generation
+    refused = refusal(observed, desired.owner, desired.adopt)
+    if refused is not None:  # not ours to touch: say why, and show nothing of it as if it were ours
+        return _refuse(nxt, status, refused.reason, refused.message, generation, stamp, drift_interval)
     set_target_status(nxt, desired.placement.status_section, {**desired.placement.facts, **observed.facts})
     nxt.fqdn = observed.host
     nxt.url = f"https://{observed.host}/" if observed.host else None
@@ -214,6 +218,9 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         nxt.pending = PendingOperation(kind="Rollout", revision_number=number, started_at=stamp)
         result.action = Create(key, serving)
         named = f" ({record.name})" if record.name else ""
+        if claim(observed, desired.owner) is Claim.FOREIGN:
+            result.events.append(("Warning", "Adopting", f"adopting {observed.resource or 'the cloud resource'} "
+                                  f"(spec.adoptionPolicy is Adopt); it had {describe_marks(observed.owner_marks)}"))
         result.events.append(("Normal", "CreatingRevision", f"creating revision {number}{named} with image {desired.image}"))
         return progressing("CreatingRevision", f"creating revision {number} with image {desired.image}")
 
@@ -272,6 +279,16 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     if not was_ready:
         result.events.append(("Normal", "Ready", f"revision {candidate.number} ({candidate.name}) serves 100% of traffic"))
     result.requeue_after = drift_interval
+    return result
+
+
+def _refuse(nxt: McpDeploymentStatus, status: McpDeploymentStatus, reason: str, message: str, generation: int,
+            stamp: str, drift_interval: float) -> Plan:
+    nxt.pending = None
+    conditions_for(nxt, "stalled", reason, message, generation, stamp)
+    result = Plan(nxt, requeue_after=drift_interval)
+    if not any(c.type == STALLED and c.status == "True" and c.reason == reason for c in status.conditions):
+        result.events.append(("Warning", reason, message))
     return result
 
 

@@ -156,7 +156,13 @@ def _revision(name: str, phase: Phase, percent: int, message: str | None = None,
                             created=created)
 
 
-def shallow_observed(app: dict[str, Any], drift: tuple[str, ...]) -> Observed:
+def _identity(app: dict[str, Any], resource_group: str) -> dict[str, Any]:
+    """Who the app says made it, and how to name it in a message."""
+    return {"owner_marks": dict(app.get("tags") or {}),
+            "resource": f"container app {app.get('name')} in resource group {resource_group}"}
+
+
+def shallow_observed(app: dict[str, Any], drift: tuple[str, ...], resource_group: str) -> Observed:
     """What the app body alone says about its revisions: the latest one, and those that receive traffic."""
     props = app.get("properties") or {}
     ingress_now = (props.get("configuration") or {}).get("ingress") or {}
@@ -177,10 +183,11 @@ def shallow_observed(app: dict[str, Any], drift: tuple[str, ...]) -> Observed:
             phase = Phase.PENDING
         revisions[latest.lower()] = _revision(latest, phase, traffic.get(latest.lower(), (latest, 0))[1])
     return Observed(exists=True, revisions=tuple(revisions.values()), busy=_busy(state), host=ingress_now.get("fqdn"),
-                    facts=_facts(state), config_drift=drift, complete=False)
+                    facts=_facts(state), config_drift=drift, complete=False, **_identity(app, resource_group))
 
 
-def observed_from(app: dict[str, Any], revisions: list[dict[str, Any]], drift: tuple[str, ...]) -> Observed:
+def observed_from(app: dict[str, Any], revisions: list[dict[str, Any]], drift: tuple[str, ...],
+                  resource_group: str) -> Observed:
     props = app.get("properties") or {}
     ingress_now = (props.get("configuration") or {}).get("ingress") or {}
     observed = []
@@ -193,4 +200,4 @@ def observed_from(app: dict[str, Any], revisions: list[dict[str, Any]], drift: t
         observed.append(_revision(revision["name"], phase, percent, message, rp.get("createdTime")))
     state = props.get("provisioningState")
     return Observed(exists=True, revisions=tuple(observed), busy=_busy(state), host=ingress_now.get("fqdn"),
-                    facts=_facts(state), config_drift=drift)
+                    facts=_facts(state), config_drift=drift, **_identity(app, resource_group))

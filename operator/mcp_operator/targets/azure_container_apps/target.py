@@ -36,7 +36,6 @@ from ...concurrency import leave_place
 from ...contract import (
     CREATED_BY_TAG,
     OPERATOR_NAME,
-    OWNER_TAG,
     Accepted,
     Capabilities,
     Deletion,
@@ -46,6 +45,7 @@ from ...contract import (
     TerminalError,
     TransientError,
 )
+from ...reconcile import ownership
 from ...reconcile.desired import Desired
 from ...settings import proxies_configured
 from . import bodies
@@ -232,16 +232,14 @@ class ContainerAppsTarget:
         except ResourceNotFoundError:
             return Observed(exists=False)
         body = app.as_dict()
-        tags = body.get("tags") or {}
-        if tags.get(CREATED_BY_TAG) == OPERATOR_NAME and tags.get(OWNER_TAG) not in (None, desired.owner):
-            raise TerminalError("AppOwnedByAnother", f"container app {desired.app_name} in {where.resource_group} belongs to "
-                                f"McpDeployment {tags[OWNER_TAG]}; choose another spec.server.name or spec.azure.resourceGroup")
         drift = bodies.config_drift(desired, body)
-        shallow = bodies.shallow_observed(body, drift)
+        shallow = bodies.shallow_observed(body, drift, where.resource_group)
         if not detailed and shallow.facts.get("provisioningState") != "Failed":
             return shallow  # one read: enough to follow a first rollout or to check an idle resource
+        if not ownership.may_delete(shallow, desired.owner):
+            return shallow  # not ours (yet): its revisions are none of our business
         revisions = [r.as_dict() async for r in self._revisions(desired)]
-        return bodies.observed_from(body, revisions, drift)
+        return bodies.observed_from(body, revisions, drift, where.resource_group)
 
     async def _revisions(self, desired: Desired) -> AsyncIterator[Any]:
         where = app_placement(desired)
