@@ -91,3 +91,31 @@ def test_a_resource_that_never_reached_the_cloud_is_released_at_once(
     started = time.monotonic()
     mcpd.delete()
     assert time.monotonic() - started < 10
+
+
+def test_recreated_after_a_retain_delete_it_serves_the_kept_revision_without_a_new_one(
+        cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-again")
+    mcpd.apply(manifest("calc-again", image="ghcr.io/acme/calc:1", deletionPolicy="Retain"))
+    mcpd.wait_ready()
+    mcpd.apply(manifest("calc-again", image="ghcr.io/acme/calc:2", deletionPolicy="Retain"))
+    wait_until(lambda: mcpd.is_ready() and mcpd.status().get("revisionCounter") == 2, 40, "revision 2 to serve")
+    kept = mcpd.status()["servingRevision"]
+    mcpd.delete()
+    before = cloud.revision_names("calc-again")
+    writes = _writes_to(cloud, "calc-again")
+
+    mcpd.apply(manifest("calc-again", image="ghcr.io/acme/calc:2", deletionPolicy="Retain"))
+    status = mcpd.wait_ready()
+    assert status["servingRevision"] == kept and status["revisionCounter"] == 2
+    assert [(r["number"], r["name"]) for r in status["revisions"]] == [(2, kept)]
+    assert cloud.revision_names("calc-again") == before, "no duplicate of the serving revision"
+    later = [r.path for r in cloud.simulator.requests if "/containerApps/calc-again" in r.path and r.klass != "reads"][writes:]
+    assert all(path.endswith("/deactivate") for path in later), f"no app write, only idle revisions retired: {later}"
+    assert any(e["reason"] == "HistoryRebuilt" for e in mcpd.events())
+
+    mcpd.apply(manifest("calc-again", image="ghcr.io/acme/calc:3", deletionPolicy="Retain"))
+    wait_until(lambda: mcpd.is_ready() and mcpd.status()["revisionCounter"] == 3, 40, "revision 3")
+    assert mcpd.status()["servingRevision"].startswith("calc-again--r3-"), "numbering continues after the kept ones"
+    mcpd.apply(manifest("calc-again", image="ghcr.io/acme/calc:3"))
+    mcpd.delete()

@@ -307,3 +307,30 @@ def test_a_resource_is_acted_on_only_when_ours_or_adopted_by_choice(cloud: Cloud
     assert [e[:2] for e in result.events] == [("Warning", refused_as)]
     again = cloud.run(want, result.status, seen)
     assert again.events == [], "the warning is not repeated every pass"
+
+
+def test_revisions_kept_by_an_earlier_mcpdeployment_are_reused_not_rebuilt(cloud: Cloud) -> None:
+    old, kept = desired("img:1"), desired("img:2")
+    seen = observed(cloud.revision(old, 1, Phase.READY), cloud.revision(kept, 2, Phase.READY, percent=100))
+    result = cloud.run(kept, McpDeploymentStatus(), seen)
+    assert result.action is None or isinstance(result.action, planning.Retire), "the kept revision serves as it is"
+    assert conditions(result.status)["Ready"] == ("True", "Serving")
+    assert [(r.number, r.state, r.hash) for r in result.status.revisions] == [(2, "Ready", kept.revision_hash)]
+    assert result.status.revision_counter == 2
+    assert [e[1] for e in result.events if e[1] == "HistoryRebuilt"] == ["HistoryRebuilt"]
+
+
+def test_numbering_continues_after_kept_revisions_of_another_spec(cloud: Cloud) -> None:
+    kept, new = desired("img:1"), desired("img:3")
+    seen = observed(cloud.revision(kept, 1, Phase.READY), cloud.revision(kept, 2, Phase.READY, percent=100))
+    result = cloud.run(new, McpDeploymentStatus(), seen)
+    assert isinstance(result.action, planning.Create) and result.action.key.number == 3
+    assert [r.number for r in result.status.revisions] == [3]
+
+
+def test_a_partial_read_rebuilds_nothing(cloud: Cloud) -> None:
+    kept = desired("img:2")
+    seen = observed(cloud.revision(kept, 2, Phase.READY, percent=100))
+    partial = Observed(**{**seen.__dict__, "complete": False})
+    result = cloud.run(kept, McpDeploymentStatus(), partial)
+    assert result.status.revision_counter in (0, 1) and not any(e[1] == "HistoryRebuilt" for e in result.events)

@@ -187,6 +187,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     set_target_status(nxt, desired.placement.status_section, {**desired.placement.facts, **observed.facts})
     nxt.fqdn = observed.host
     nxt.url = f"https://{observed.host}/" if observed.host else None
+    rebuilt = _rebuild_history(nxt, desired, observed, stamp)
     refresh_history(nxt, observed)
     nxt.traffic = _traffic(nxt, observed)
     serving_revision = observed.serving
@@ -195,6 +196,8 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     nxt.serving_revision = serving
     _insecure_condition(nxt, desired, generation, stamp)
     result = Plan(nxt)
+    if rebuilt:
+        result.events.append(("Normal", "HistoryRebuilt", rebuilt))
     candidate = _candidate(nxt, desired.revision_hash)
     nxt.latest_revision = (candidate.name or None) if candidate else nxt.latest_revision
 
@@ -280,6 +283,31 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         result.events.append(("Normal", "Ready", f"revision {candidate.number} ({candidate.name}) serves 100% of traffic"))
     result.requeue_after = drift_interval
     return result
+
+
+def _rebuild_history(status: McpDeploymentStatus, desired: Desired, observed: Observed, stamp: str) -> str | None:
+    """A new McpDeployment meeting revisions an earlier one of the same name kept (deletionPolicy Retain).
+
+    Numbering continues after the highest kept number, and the kept revision of this very spec is taken
+    into the history as it is, so it serves without a new revision. Kept revisions of other specs stay
+    out of the history: their spec is not in the cloud, so a spec edit could not restore them.
+    """
+    kept = sorted((r for r in observed.revisions if r.key is not None), key=lambda r: r.key.number if r.key else 0)
+    if status.revisions or status.revision_counter or not kept or not observed.complete:
+        return None
+    status.revision_counter = max(r.key.number for r in kept if r.key)
+    same = [r for r in kept if r.key and desired.revision_hash.startswith(r.key.hash) and r.phase is not Phase.FAILED]
+    if same:
+        found = same[-1]
+        assert found.key is not None
+        status.revisions.append(RevisionRecord(
+            number=found.key.number, name=found.cloud_id, image=desired.image, created_at=found.created or stamp,
+            state=STATE_OF_PHASE[found.phase], hash=desired.revision_hash, snapshot=desired.snapshot))
+    numbers = ", ".join(str(r.key.number) for r in kept if r.key)
+    reuse = f"revision {same[-1].key.number} matches the spec and is reused" if same and same[-1].key else \
+        "none matches the spec"
+    return (f"found revisions {numbers} kept in the cloud by an earlier McpDeployment of this name; {reuse}; "
+            f"new revisions are numbered from {status.revision_counter + 1}")
 
 
 def _refuse(nxt: McpDeploymentStatus, status: McpDeploymentStatus, reason: str, message: str, generation: int,
