@@ -170,9 +170,12 @@ class Controller:
             else:
                 decided.requeue_after = _after(prepared.retry_after, decided.requeue_after)
         elif isinstance(action, planning.Route):
+            if action.drift:
+                metrics.DRIFT_CORRECTIONS.labels(spec.target.type, "traffic").inc()
             accepted = await target.route(desired, action.traffic, action.revive)
             decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
         elif isinstance(action, planning.Reconfigure):
+            metrics.DRIFT_CORRECTIONS.labels(spec.target.type, "settings").inc()
             accepted = await target.reconfigure(desired, await self.secret_values(desired), action.serving)
             decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
         elif isinstance(action, planning.Retire):

@@ -11,6 +11,9 @@ OPERATION_SECONDS = Histogram("mcp_cloud_operation_seconds", "Time from a cloud 
                               ["kind"], buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800))
 KUBE_REQUESTS = Counter("mcp_kube_requests_total", "Requests of the operator's own Kubernetes client (status patches, "
                         "Secret reads; kopf's watches and finalizers not included) by method and outcome.", ["method", "outcome"])
+DRIFT_CORRECTIONS = Counter("mcp_drift_corrections_total", "Changes made behind the operator's back that it undid, by "
+                            "target and kind (traffic, settings: ingress, CORS, secrets, the app's template).",
+                            ["target", "kind"])
 RESOURCES = Gauge("mcp_resources", "McpDeployments by state, as this replica last saw them.", ["state"])
 _STATES: dict[str, str] = {}  # uid -> state
 

@@ -196,6 +196,32 @@ def test_drift_is_corrected_with_an_event(cluster: Cluster, cloud: SimulatorThre
     assert mcpd.condition("InsecureIngress")["status"] == "False"
 
 
+def test_a_template_changed_behind_the_operators_back_is_restored(cluster: Cluster, cloud: SimulatorThread,
+                                                                   operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-tamper")
+    mcpd.apply(manifest("calc-tamper", server={"env": [{"name": "MODE", "value": "safe"}]}))
+    serving = mcpd.wait_ready()["servingRevision"]
+    world, sub = cloud.simulator.world, cloud.info["subscriptionId"]
+    # What `az containerapp update --image` does: a new template, hence a new revision, under a suffix of its own.
+    cloud.call(lambda: world.patch_app(sub, "calc-tamper-rg", "calc-tamper", {"properties": {"template": {
+        "revisionSuffix": "hotfix", "containers": [{"name": "mcp-server", "image": "ghcr.io/evil/miner:1",
+                                                    "env": [{"name": "MODE", "value": "unsafe"}]}]}}}))
+
+    def restored() -> bool:
+        app = world.app(sub, "calc-tamper-rg", "calc-tamper")
+        template = app.body["properties"]["template"]
+        hotfix = app.revisions.get("calc-tamper--hotfix")
+        return (template["containers"][0]["image"] == "ghcr.io/acme/calc:1" and
+                {"name": "MODE", "value": "safe"} in template["containers"][0]["env"] and
+                hotfix is not None and not hotfix.active)
+
+    wait_until(lambda: cloud.call(restored), 30, "the template restored and the foreign revision deactivated")
+    found = [e["message"] for e in mcpd.events() if e["reason"] == "DriftCorrected"]
+    assert any("ghcr.io/evil/miner:1" in message and "template" in message for message in found), found
+    assert mcpd.status()["servingRevision"] == serving
+    assert sorted(cloud_revisions(cloud, "calc-tamper")) == sorted([serving, "calc-tamper--hotfix"]), "no new revision"
+
+
 def test_in_sync_resource_costs_no_writes(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
                                           namespace: str) -> None:
     mcpd = Mcpd(cluster, namespace, "calc-idle")

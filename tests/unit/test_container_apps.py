@@ -131,3 +131,27 @@ def test_a_busy_or_failed_app_is_reported_neutrally() -> None:
     want = placed()
     failed_app = {"properties": {"provisioningState": "Failed", "configuration": {}}}
     assert "the app's last operation failed" in bodies.config_drift(want, failed_app)
+
+
+def _tampered(change: dict[str, Any], suffix: str | None = None) -> dict[str, Any]:
+    want = placed()
+    key = RevisionKey(1, want.revision_hash)
+    template = bodies.template(want, key)
+    template["containers"][0].update(change)
+    template["containers"][0].setdefault("resources", {})["ephemeralStorage"] = "2Gi"  # a default the cloud fills in
+    if suffix is not None:
+        template["revisionSuffix"] = suffix
+    return template
+
+
+@pytest.mark.parametrize(("change", "suffix", "drifted"), [
+    ({}, None, False),
+    ({"image": "ghcr.io/evil/miner:1"}, None, True),
+    ({"env": [{"name": "PORT", "value": "8080"}, {"name": "EXTRA", "value": "1"}]}, None, True),
+    ({"image": "ghcr.io/evil/miner:1"}, "hotfix", True),  # a suffix we never give
+    ({"image": "x:0"}, "r1-00000000", False),  # another revision of ours: a rollback's template, not drift
+])
+def test_template_drift_is_found_only_in_what_we_did_not_write(change: dict[str, Any], suffix: str | None,
+                                                               drifted: bool) -> None:
+    found = bodies.template_drift(placed(), _tampered(change, suffix))
+    assert bool(found) == drifted, found

@@ -153,9 +153,11 @@ def wants_detail(status: McpDeploymentStatus, generation: int) -> bool:
 
 
 def needs_detail(status: McpDeploymentStatus, revision_hash: str, observed: Observed) -> bool:
-    """After a partial read: whether the spec's revision is among what that view shows."""
+    """After a partial read: whether a full one is needed (the spec's revision is not in view, or a stranger is)."""
     if observed.complete or not observed.exists:
         return False
+    if any(r.key is None for r in observed.revisions):
+        return True  # a revision someone else made: worth a full look (it may need retiring)
     candidate = _candidate(status, revision_hash)
     return candidate is not None and _observed_for(candidate, observed) is None
 

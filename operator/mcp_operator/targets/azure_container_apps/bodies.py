@@ -130,7 +130,35 @@ def config_drift(desired: Desired, app: dict[str, Any]) -> tuple[str, ...]:
     present = {s.get("name") for s in config.get("secrets") or []}
     if present != {secret_name(s) for s in desired.secret_env}:
         found.append("secrets differ")
-    return tuple(found)
+    return tuple(found) + template_drift(desired, props.get("template") or {})
+
+
+def _essence(template_body: dict[str, Any]) -> tuple[Any, ...]:
+    """What runs, as a comparable value: the image, env, resources and scale (not defaults the cloud fills in)."""
+    containers = template_body.get("containers") or [{}]
+    main = containers[0]
+    env = sorted((e.get("name"), e.get("value"), e.get("secretRef")) for e in main.get("env") or [])
+    resources = main.get("resources") or {}
+    scale = template_body.get("scale") or {}
+    return (len(containers), main.get("image"), tuple(env), float(resources.get("cpu") or 0), resources.get("memory"),
+            scale.get("minReplicas"), scale.get("maxReplicas"))
+
+
+def template_drift(desired: Desired, now: dict[str, Any]) -> tuple[str, ...]:
+    """The app's template (what its next revision and a restart run) must be the template of one of our revisions.
+
+    A template with a suffix we did not give was written by someone else (``az containerapp update --image``);
+    one with our suffix for this spec must hold exactly what we sent. An older suffix of ours is a rollback.
+    """
+    key = revision_key(f"--{now.get('revisionSuffix') or ''}")
+    image = ((now.get("containers") or [{}])[0]).get("image")
+    if key is None:
+        return (f"the app's template (image {image}, suffix {now.get('revisionSuffix') or 'none'}) was not written by "
+                "this operator",)
+    if desired.revision_hash.startswith(key.hash) and _essence(now) != _essence(template(desired, key)):
+        return (f"the app's template of revision {key.number} was changed (image {image}, want {desired.image}, or its "
+                "env, resources or scale)",)
+    return ()
 
 
 def _facts(state: str | None) -> dict[str, str]:

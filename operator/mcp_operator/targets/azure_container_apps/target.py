@@ -341,7 +341,11 @@ class ContainerAppsTarget:
 
     async def reconfigure(self, desired: Desired, secrets: Mapping[str, str], serving: str) -> Accepted:
         where = app_placement(desired)
-        patch = {"properties": {"configuration": bodies.configuration(desired, secrets, {serving: 100})}}
+        patch: dict[str, Any] = {"properties": {"configuration": bodies.configuration(desired, secrets, {serving: 100})}}
+        key = bodies.revision_key(serving)
+        if key is not None and desired.revision_hash.startswith(key.hash):
+            # The serving revision's own template and suffix: ARM recognises it and makes no new revision.
+            patch["properties"]["template"] = bodies.template(desired, key)
         return Accepted(retry_after=await self._start(self.apps.container_apps.begin_update,
                                                       where.resource_group, desired.app_name,
                                                       models.ContainerApp(patch)))
