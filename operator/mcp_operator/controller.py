@@ -23,7 +23,8 @@ from .contract import Connector, Credentials, Deletion, Target, TerminalError, T
 from .kube import Kube, SecretMissing
 from .reconcile import ownership
 from .reconcile import plan as planning
-from .reconcile.desired import Desired, SpecError, resolve
+from .reconcile.desired import Desired, SpecError, resolve, with_secrets_digest
+from .secrets import SecretIndex, fingerprint
 from .settings import Settings
 from .targets.registry import Connectors, supported
 
@@ -48,6 +49,7 @@ class Controller:
     # A digest of the status patch last sent, by uid: a pass that ends where the last one did (waiting for
     # shared infrastructure, an idle drift check) sends nothing. Only the operator writes status.
     sent: dict[str, bytes] = field(default_factory=dict)
+    secret_index: SecretIndex = field(default_factory=SecretIndex)  # fed by the Secrets watch (handlers.py)
     passes: PassSlots = field(init=False)  # see concurrency.py
     connectors: Connectors = field(init=False)
 
@@ -88,6 +90,21 @@ class Controller:
                 raise SecretMissing(desired.namespace, ref.secret_name, ref.key)
             values[ref.env_name] = secrets[ref.secret_name][ref.key]
         return values
+
+    async def secrets_digest(self, desired: Desired, salt: str) -> str | None:
+        """The digest of the Secret values this spec sends, from the watched Secrets (read once when not yet seen)."""
+        if not desired.secret_env:
+            return None
+        entries = []
+        for ref in desired.secret_env:
+            fingerprints = self.secret_index.fingerprints.get((desired.namespace, ref.secret_name))
+            if fingerprints is None:  # not delivered by the watch yet: read it, and let the watch keep it current
+                data, _ = await self.kube.secret_data(desired.namespace, ref.secret_name)
+                fingerprints = {k: fingerprint(v) for k, v in data.items()}
+            if ref.key not in fingerprints:
+                raise SecretMissing(desired.namespace, ref.secret_name, ref.key)
+            entries.append((ref.env_name, ref.secret_name, ref.key, fingerprints[ref.key]))
+        return await self.secret_index.digest(salt, entries)
 
     # ----- one pass ---------------------------------------------------------------------------------
     async def reconcile(self, body: dict[str, Any], emit: EventSink) -> PassResult:
@@ -141,6 +158,8 @@ class Controller:
 
     async def _reconcile(self, desired: Desired, spec: McpDeploymentSpec, status: McpDeploymentStatus, generation: int,
                          uid: str, namespace: str, name: str, emit: EventSink) -> PassResult:
+        self.secret_index.refer(namespace, name, {ref.secret_name for ref in desired.secret_env})
+        desired = with_secrets_digest(desired, await self.secrets_digest(desired, uid or f"{namespace}/{name}"))
         target = await self.target_for(desired, spec)
         observed = await target.observe(desired, detailed=planning.wants_detail(status, generation))
         if planning.needs_detail(status, desired.revision_hash, observed):
@@ -193,7 +212,8 @@ class Controller:
         self.sent[uid] = digest
 
     # ----- deletion ---------------------------------------------------------------------------------
-    def forget(self, uid: str) -> None:
+    def forget(self, uid: str, namespace: str, name: str) -> None:
+        self.secret_index.forget(namespace, name)
         self.written.pop(uid, None)
         self.sent.pop(uid, None)
         self.failures.pop(uid, None)

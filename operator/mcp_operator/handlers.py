@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import logging
 from typing import Any
@@ -97,6 +98,7 @@ async def reconcile_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kop
     """Reconciles this resource, then sleeps until the delay the pass asked for or a change of its spec."""
     controller: Controller = memo.controller
     memo.wake = asyncio.Event()
+    controller.secret_index.wakers[(body["metadata"]["namespace"], body["metadata"]["name"])] = memo.wake.set
     while not stopped:
         async with controller.passes.place():  # the snapshot is taken once it is this resource's turn
             memo.wake.clear()
@@ -125,7 +127,19 @@ async def clean_up(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> No
     if not deletion.done:
         raise kopf.TemporaryError("; ".join(deletion.notes) or "waiting for cloud deletion",
                                   delay=deletion.retry_after or controller.settings.poll_interval)
-    controller.forget(body["metadata"].get("uid", ""))
+    controller.forget(body["metadata"].get("uid", ""), body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+@kopf.on.event("v1", "secrets", when=served)
+async def secret_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Keeps the fingerprints of Secret values (never the values) and wakes the McpDeployments using a changed one."""
+    controller: Controller | None = getattr(memo, "controller", None)
+    if controller is None:
+        return
+    meta = body["metadata"]
+    data = None if event.get("type") == "DELETED" else {
+        key: base64.b64decode(value).decode(errors="replace") for key, value in (body.get("data") or {}).items()}
+    controller.secret_index.seen(meta["namespace"], meta["name"], data)
 
 
 def _snapshot(body: kopf.Body) -> dict[str, Any]:

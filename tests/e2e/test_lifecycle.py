@@ -255,6 +255,42 @@ def test_secret_values_never_appear_in_status_events_or_logs(cluster: Cluster, c
     assert base64.b64encode(secret_value.encode()).decode() not in everything
 
 
+def test_a_rotated_secret_value_rolls_out_a_new_revision(cluster: Cluster, cloud: SimulatorThread,
+                                                         operator: OperatorProcess, namespace: str) -> None:
+    def put_secret(value: str) -> None:
+        manifest_yaml = cluster.kubectl("create", "secret", "generic", "-n", namespace, "calc-rotate-keys",
+                                        f"--from-literal=api-key={value}", "--dry-run=client", "-o", "json").stdout
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=manifest_yaml)
+
+    put_secret("generation-1")
+    mcpd = Mcpd(cluster, namespace, "calc-rotate")
+    mcpd.apply(manifest("calc-rotate", server={"env": [
+        {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "calc-rotate-keys", "key": "api-key"}}}]}))
+    first = mcpd.wait_ready()
+    first_digest = first["revisions"][-1]["snapshot"]["secretsDigest"]
+    assert len(first_digest) == 12
+
+    put_secret("generation-2")  # nothing in the McpDeployment changes: the watch of the Secret notices
+    started = time.monotonic()
+    wait_until(lambda: mcpd.is_ready() and mcpd.status()["revisionCounter"] == 2, 30, "revision 2 with the new value")
+    assert time.monotonic() - started < 15, "woken by the Secret's change, not by the next drift check"
+    status = mcpd.status()
+    assert status["servingRevision"] != first["servingRevision"]
+    second_digest = status["revisions"][-1]["snapshot"]["secretsDigest"]
+    assert second_digest != first_digest
+    assert [r["snapshot"]["image"] for r in status["revisions"]] == ["ghcr.io/acme/calc:1"] * 2, "same image"
+    sub = cloud.info["subscriptionId"]
+    app = cloud.call(lambda: cloud.simulator.world.app(sub, "calc-rotate-rg", "calc-rotate"))
+    assert app.secrets == {"calc-rotate-keys-api-key": "generation-2"}
+    everything = json.dumps(mcpd.get()) + json.dumps(mcpd.events()) + operator.logs()
+    assert "generation-1" not in everything and "generation-2" not in everything
+
+    writes = cloud.call(cloud.simulator.counts)["writes"]
+    put_secret("generation-2")  # re-applied unchanged: nothing to roll out
+    time.sleep(4)
+    assert mcpd.status()["revisionCounter"] == 2 and cloud.call(cloud.simulator.counts)["writes"] == writes
+
+
 def test_missing_secret_stalls_with_a_message_naming_it(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
                                                         namespace: str) -> None:
     mcpd = Mcpd(cluster, namespace, "calc-nosecret")

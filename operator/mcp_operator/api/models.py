@@ -277,6 +277,9 @@ class RevisionSnapshot(ApiModel):
     env: list[EnvVar] = Field(default_factory=list, description="server.env (secret references, never values)")
     resources: Resources = Field(default_factory=Resources, description="server.resources")
     target: TargetSnapshot | None = Field(default=None, description="The target's own fields that make a revision.")
+    secrets_digest: str | None = Field(default=None, description="Short digest of the Secret values the revision was "
+                                       "given (never the values): it changes when a referenced key is rotated, and "
+                                       "tells which key generation each revision ran.")
 
 
 class RevisionRecord(ApiModel):

@@ -7,6 +7,7 @@ region, scaling, the parts of the spec that make a revision there) is read by th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -99,3 +100,12 @@ def resolve(spec: McpDeploymentSpec, name: str, namespace: str, connector: Conne
         revision_hash=snapshot_hash(placement.snapshot),
         adopt=spec.adoption_policy == "Adopt",
     )
+
+
+def with_secrets_digest(desired: Desired, digest: str | None) -> Desired:
+    """The desired state whose revision also depends on the Secret values it sends (by their digest)."""
+    if digest is None:
+        return desired
+    snapshot = desired.snapshot.model_copy(update={"secrets_digest": digest})
+    placement = dataclasses.replace(desired.placement, snapshot=snapshot)
+    return dataclasses.replace(desired, placement=placement, revision_hash=snapshot_hash(snapshot))
