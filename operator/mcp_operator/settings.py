@@ -55,11 +55,12 @@ class Settings:
 
         kopf's own pool is unbounded: a burst of a thousand new resources opened a TLS connection per
         concurrent finalizer patch, ~100 MB at once. Each watch stream holds a connection for minutes, so
-        the bound counts them: one for McpDeployments and one for peering per watched namespace (one of
-        each when kopf watches cluster-wide, as it does for glob patterns: see scope.py), one for namespaces.
+        the bound counts them: one for McpDeployments, one for Secrets and one for peering per watched
+        namespace (one of each when kopf watches cluster-wide, as it does for glob patterns: see scope.py),
+        one for namespaces.
         """
         scope = Scope(self.namespaces)
-        streams = 2 * (1 if scope.clusterwide else len(scope.patterns)) + 1
+        streams = 3 * (1 if scope.clusterwide else len(scope.patterns)) + 1
         return streams + self.kopf_request_connections
 
     @classmethod

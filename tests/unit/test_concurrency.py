@@ -100,9 +100,9 @@ async def test_a_pass_held_back_by_the_throttle_pacer_lets_others_run_meanwhile(
 
 
 @pytest.mark.parametrize(("namespaces", "expected"), [
-    ((), 3 + 24),                      # cluster-wide: one McpDeployment watch, one peering watch, one for namespaces
-    (("team-a", "team-b"), 5 + 24),    # two of each per namespace, plus namespaces
-    (("team-*",), 3 + 24),             # globs: kopf watches cluster-wide (scope.py), so as many streams as that
+    ((), 4 + 24),                      # cluster-wide: McpDeployments, Secrets, peering, and one for namespaces
+    (("team-a", "team-b"), 7 + 24),    # three of each per namespace, plus namespaces
+    (("team-*",), 4 + 24),             # globs: kopf watches cluster-wide (scope.py), so as many streams as that
 ])
 def test_kopfs_pool_is_bounded_by_its_watch_streams_plus_request_connections(namespaces: tuple[str, ...], expected: int) -> None:
     assert Settings(namespaces=namespaces).kopf_connections() == expected
