@@ -6,6 +6,7 @@ import asyncio
 import base64
 import functools
 import logging
+import secrets
 from typing import Any
 
 import kopf
@@ -16,7 +17,7 @@ from .controller import Controller
 from .kube import Kube, session_for
 from .kubeconfig import login
 from .scope import Scope
-from .settings import Settings
+from .settings import Settings, positive_number
 from .targets import registry
 
 FINALIZER = f"{GROUP}/cleanup"
@@ -59,6 +60,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.request_timeout = 60
     # A resource's loop is cheap (asyncio); thousands may run in one process.
     settings.batching.worker_limit = None
+    # Replicas: kopf pauses every peer of equal priority ("possibly conflicting operators"), so two healthy
+    # replicas stalled each other. A random priority per process makes exactly one the leader (the highest)
+    # and the others standbys; a short lifetime lets a standby take over soon after the leader dies.
+    settings.peering.priority = secrets.randbelow(2 ** 31) + 1
+    settings.peering.lifetime = int(positive_number("MCP_PEERING_LIFETIME", 10))
+    if not settings.peering.standalone:
+        logging.getLogger("mcp_operator").info("peering as %s with priority %d (the highest live priority leads)",
+                                               settings.peering.name, settings.peering.priority)
     for noisy in (*registry.quiet_loggers(), "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     operator_settings = Settings.from_env()
