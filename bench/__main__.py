@@ -4,10 +4,12 @@ Writes BENCHMARKS.md and bench/results.json (machine, versions, min/median/max o
 Scenarios (see BENCHMARKS.md for what each measures):
   one        one resource, zero-latency simulator: apply -> Ready, operator overhead, ARM calls
   fleet      N resources at once sharing a resource group and environment, ~2 s LROs, throttling off/on
+  secrets    the unthrottled fleet where every resource sends a value of its own Secret (watched), then 100
+             of those values rotated: the cost of watching Secrets, and the time to roll a rotation out
   lifecycle  ARM reads/writes per lifecycle step
   rollback   time of a rollback to a kept revision vs deploying that image as a new revision
 
-    python -m bench [--scenarios one,fleet,lifecycle,rollback] [--sizes 100,500,1000] [--repeats 3] [--quick]
+    python -m bench [--scenarios one,fleet,secrets,lifecycle,rollback] [--sizes 100,500,1000] [--repeats 3] [--quick]
 """
 
 from __future__ import annotations
@@ -110,18 +112,34 @@ class Environment:
 
         await asyncio.gather(*(create(b) for b in bodies))
 
+    async def put_secrets(self, namespace: str, values: dict[str, str], concurrency: int = 32) -> None:
+        """One Secret per name, holding ``{"api-key": value}``: created, or replaced when it exists."""
+        core, gate = client.CoreV1Api(self.api), asyncio.Semaphore(concurrency)
+
+        async def put(name: str, value: str) -> None:
+            body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"api-key": value}}
+            async with gate:
+                try:
+                    await core.create_namespaced_secret(namespace, body)
+                except client.ApiException as error:
+                    if error.status != 409:
+                        raise
+                    await core.replace_namespaced_secret(name, namespace, body)
+
+        await asyncio.gather(*(put(n, v) for n, v in values.items()))
+
     async def patch_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
         await self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"spec": spec},
                                                          _content_type="application/merge-patch+json")
 
-    async def wait_ready(self, namespace: str, names: set[str], started: float,
-                         limit: float) -> tuple[dict[str, float], set[str]]:
+    async def wait_ready(self, namespace: str, names: set[str], started: float, limit: float,
+                         accept: Callable[[dict[str, Any]], bool] = lambda body: True) -> tuple[dict[str, float], set[str]]:
         """Ready times (seconds after ``started``) of ``names``, by watching; and those that were ever Stalled."""
         ready: dict[str, float] = {}
         stalled: set[str] = set()
         listed = await self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
         for item in listed["items"]:
-            if item["metadata"]["name"] in names and is_ready(item):
+            if item["metadata"]["name"] in names and is_ready(item) and accept(item):
                 ready[item["metadata"]["name"]] = time.monotonic() - started
         version = listed["metadata"]["resourceVersion"]
         deadline = time.monotonic() + limit
@@ -136,7 +154,7 @@ class Environment:
                         continue
                     if is_stalled(body):
                         stalled.add(name)
-                    if name not in ready and is_ready(body):
+                    if name not in ready and is_ready(body) and accept(body):
                         ready[name] = time.monotonic() - started
                         if len(ready) == len(names):
                             break
@@ -208,10 +226,33 @@ async def scenario_one(repeats: int) -> dict[str, Any]:
             "arm_writes": summary(writes)}
 
 
-async def scenario_fleet(size: int, throttling: bool, repeats: int) -> dict[str, Any]:
+ROTATED = 100  # Secrets whose value the secrets scenario changes once the fleet is Ready
+
+
+def with_secret(body: dict[str, Any]) -> dict[str, Any]:
+    name = body["metadata"]["name"]
+    body["spec"]["server"]["env"] = [{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": f"{name}-keys",
+                                                                                         "key": "api-key"}}}]
+    return body
+
+
+async def rotate(env: Environment, size: int, results: dict[str, list[float]]) -> None:
+    """Rotates the first ROTATED Secrets' values and waits for their resources to run revision 2."""
+    rotated = {f"svc-{i:04d}" for i in range(min(ROTATED, size))}
+    since, started = time.monotonic(), time.monotonic()
+    await env.put_secrets("bench", {f"{name}-keys": f"generation-2-{name}" for name in rotated})
+    ready, _ = await env.wait_ready("bench", rotated, started, 300,
+                                    accept=lambda body: (body.get("status") or {}).get("revisionCounter") == 2)
+    counts = arm_counts(env.sim, since)
+    results["rotation_seconds"].append(max(ready.values()) if len(ready) == len(rotated) else float("inf"))
+    results["rotation_writes_per_app"].append(counts["writes"] / len(rotated))
+
+
+async def scenario_fleet(size: int, throttling: bool, repeats: int, secrets: bool = False) -> dict[str, Any]:
     results: dict[str, list[float]] = {k: [] for k in ("seconds", "throughput", "writes_per_app", "reads_per_app",
                                                        "rss_idle_mb", "rss_peak_mb", "cpu_seconds", "throttled", "failures",
-                                                       "first_app_write_seconds")}
+                                                       "first_app_write_seconds", "rotation_seconds",
+                                                       "rotation_writes_per_app")}
     for run in range(repeats):
         with environment(REALISTIC, retry_after=2, throttling=throttling) as env:
             await env.connect()
@@ -221,6 +262,10 @@ async def scenario_fleet(size: int, throttling: bool, repeats: int) -> dict[str,
                 results["rss_idle_mb"].append(sampler.rss_peak_mb())  # started, watching, nothing to do yet
                 names = {f"svc-{i:04d}" for i in range(size)}
                 bodies = [manifest(n, resourceGroup="platform-rg", environment="platform-env") for n in sorted(names)]
+                if secrets:
+                    await env.put_secrets("bench", {f"{name}-keys": f"generation-1-{name}" for name in names})
+                    results["rss_idle_mb"][-1] = sampler.rss_peak_mb()  # watching N Secrets, no resource yet
+                    bodies = [with_secret(body) for body in bodies]
                 since = time.monotonic()
                 started = time.monotonic()
                 await env.create_all("bench", bodies)
@@ -240,6 +285,8 @@ async def scenario_fleet(size: int, throttling: bool, repeats: int) -> dict[str,
                 results["cpu_seconds"].append(sampler.cpu_seconds() - cpu_before)
                 results["throttled"].append(counts["throttled"])
                 results["failures"].append(len(stalled) + (size - len(ready)))
+                if secrets:
+                    await rotate(env, size, results)
                 log(f"fleet {size} throttling={'on' if throttling else 'off'} #{run + 1}: all Ready in {seconds:.1f} s, "
                     f"{app_writes / size:.2f} app writes and {counts['reads'] / size:.2f} reads per app, "
                     f"{counts['throttled']:.0f} 429s, RSS peak {results['rss_peak_mb'][-1]:.0f} MB, "
@@ -247,8 +294,8 @@ async def scenario_fleet(size: int, throttling: bool, repeats: int) -> dict[str,
             finally:
                 await env.close()
     floor = max(0.0, (size - 200) / 10) if throttling else None
-    return {"size": size, "throttling": throttling, "write_floor_seconds": floor,
-            **{k: summary(v) for k, v in results.items()}}
+    return {"size": size, "throttling": throttling, "secrets": secrets, "write_floor_seconds": floor,
+            **{k: summary(v) for k, v in results.items() if v}}
 
 
 async def _step(env: Environment, name: str, action: Callable[[], Any], done: Callable[[], Any]) -> dict[str, float]:
@@ -437,7 +484,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     scenarios = args.scenarios.split(",")
     out = ROOT / "bench" / "results.json"
-    results: dict[str, Any] = json.loads(out.read_text()) if args.merge and out.exists() else {}
+    results: dict[str, Any] = json.loads(out.read_text()) if args.merge and out.exists() and not args.out else {}
     results["machine"] = machine()
     if "one" in scenarios:
         results["one"] = await scenario_one(args.repeats)
@@ -446,8 +493,14 @@ async def main_async(args: argparse.Namespace) -> None:
         for throttling in (False, True):
             for size in [int(s) for s in args.sizes.split(",")]:
                 results["fleet"].append(await scenario_fleet(size, throttling, args.repeats))
+    if "secrets" in scenarios:
+        results["secrets"] = [await scenario_fleet(size, False, args.repeats, secrets=True)
+                              for size in [int(s) for s in args.sizes.split(",")]]
     if "lifecycle" in scenarios or "rollback" in scenarios:
         results["lifecycle"], results["rollback"] = await scenario_lifecycle_and_rollback(args.repeats)
+    if args.out:  # a check beside the full report: main() writes the raw figures only, BENCHMARKS.md untouched
+        args.results = results
+        return
     out.write_text(json.dumps(results, indent=2, default=str))
     write_report(results, ROOT / "BENCHMARKS.md")
     log(f"wrote {out.relative_to(ROOT)} and BENCHMARKS.md")
@@ -455,15 +508,19 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default="one,fleet,lifecycle,rollback")
+    parser.add_argument("--scenarios", default="one,fleet,secrets,lifecycle,rollback")
     parser.add_argument("--sizes", default="100,500,1000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="sizes 50,100 and one run each")
     parser.add_argument("--merge", action="store_true", help="keep results of scenarios not run now")
+    parser.add_argument("--out", help="write the raw figures of this run to this file only (no report)")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repeats = "50,100", 1
     asyncio.run(main_async(args))
+    if args.out:
+        Path(args.out).write_text(json.dumps(args.results, indent=2, default=str))
+        log(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
