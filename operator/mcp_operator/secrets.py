@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 Key = tuple[str, str]  # (namespace, name)
 DIGEST_LENGTH = 12  # hex characters shown in status
-_SCRYPT = {"n": 2 ** 12, "r": 8, "p": 1}  # ~10 ms once per change of a resource's values, run off the event loop
+_SCRYPT = {"n": 2 ** 10, "r": 8, "p": 1}  # ~2 ms once per change of a resource's values, run off the event loop
 
 
 def fingerprint(value: str) -> str:
@@ -28,12 +28,18 @@ def fingerprint(value: str) -> str:
 class SecretIndex:
     fingerprints: dict[Key, dict[str, str]] = field(default_factory=dict)  # Secret -> key -> SHA-256 of its value
     users: dict[Key, set[Key]] = field(default_factory=dict)  # Secret -> the McpDeployments that send its values
+    uses: dict[Key, set[Key]] = field(default_factory=dict)  # McpDeployment -> the Secrets it uses (the reverse)
+    protected: set[Key] = field(default_factory=set)  # Secrets carrying our in-use finalizer, as last delivered
     wakers: dict[Key, Callable[[], None]] = field(default_factory=dict)  # McpDeployment -> wakes its reconcile loop
     _digests: dict[tuple[str, str], str] = field(default_factory=dict)  # (salt, canonical entries) -> digest
 
-    def seen(self, namespace: str, name: str, data: Mapping[str, str] | None) -> None:
+    def seen(self, namespace: str, name: str, data: Mapping[str, str] | None, protected: bool = False) -> None:
         """A Secret as the watch delivers it (None: deleted); its users are woken when a value they use changed."""
         key = (namespace, name)
+        if protected and data is not None:
+            self.protected.add(key)
+        else:
+            self.protected.discard(key)
         before = self.fingerprints.get(key)
         if data is None:
             self.fingerprints.pop(key, None)
@@ -46,12 +52,16 @@ class SecretIndex:
                     wake()
 
     def refer(self, namespace: str, user: str, secret_names: set[str]) -> None:
-        """The Secrets an McpDeployment sends values of now (replacing what it sent before)."""
+        """The Secrets an McpDeployment uses now (replacing what it used before)."""
         who = (namespace, user)
-        for users in self.users.values():
-            users.discard(who)
-        for secret in secret_names:
-            self.users.setdefault((namespace, secret), set()).add(who)
+        for secret in self.uses.pop(who, set()):
+            self.users.get(secret, set()).discard(who)
+        for name in secret_names:
+            self.use((namespace, name), who)
+
+    def use(self, secret: Key, who: Key) -> None:
+        self.users.setdefault(secret, set()).add(who)
+        self.uses.setdefault(who, set()).add(secret)
 
     def forget(self, namespace: str, user: str) -> None:
         self.refer(namespace, user, set())
