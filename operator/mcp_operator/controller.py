@@ -30,6 +30,10 @@ from .targets.registry import Connectors, supported
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[str, str, str], None]  # (type, reason, message)
+# On a credentials Secret while an McpDeployment needs it to delete its cloud side: deleting the namespace
+# would otherwise remove the Secret first and leave the cloud resources behind (as PVC protection does).
+CREDENTIALS_FINALIZER = "mcp.deploy.dev/credentials-in-use"
+ABANDON_ANNOTATION = "mcp.deploy.dev/abandon"  # "true": release the McpDeployment, leave the cloud side as it is
 
 
 @dataclass
@@ -78,6 +82,26 @@ class Controller:
             data, version = await self.kube.secret_data(desired.namespace, secret_name)
             secret = Credentials(f"{desired.namespace}/{secret_name}", data, version)
         return await self.connector_for(spec).connect(desired, secret)
+
+    async def protect_credentials(self, namespace: str, name: str, spec: McpDeploymentSpec) -> None:
+        """Keeps the credentials Secret from going away while this McpDeployment needs it (see CREDENTIALS_FINALIZER)."""
+        if spec.credentials is None:
+            return
+        secret = (namespace, spec.credentials.secret_ref.name)
+        self.secret_index.use(secret, (namespace, name))
+        if secret not in self.secret_index.protected:
+            await self.kube.protect_secret(*secret, CREDENTIALS_FINALIZER, protect=True)
+            self.secret_index.protected.add(secret)
+
+    async def release_credentials(self, namespace: str, name: str, spec: McpDeploymentSpec | None) -> None:
+        """After deletion: the Secret may go once no other McpDeployment known to use it is left."""
+        if spec is None or spec.credentials is None:
+            return
+        secret = (namespace, spec.credentials.secret_ref.name)
+        others = self.secret_index.users.get(secret, set()) - {(namespace, name)}
+        if not others:
+            await self.kube.protect_secret(*secret, CREDENTIALS_FINALIZER, protect=False)
+            self.secret_index.protected.discard(secret)
 
     async def secret_values(self, desired: Desired) -> dict[str, str]:
         """Environment variable name -> value, read from the referenced Kubernetes Secrets (never logged)."""
@@ -159,6 +183,7 @@ class Controller:
     async def _reconcile(self, desired: Desired, spec: McpDeploymentSpec, status: McpDeploymentStatus, generation: int,
                          uid: str, namespace: str, name: str, emit: EventSink) -> PassResult:
         self.secret_index.refer(namespace, name, {ref.secret_name for ref in desired.secret_env})
+        await self.protect_credentials(namespace, name, spec)
         desired = with_secrets_digest(desired, await self.secrets_digest(desired, uid or f"{namespace}/{name}"))
         target = await self.target_for(desired, spec)
         observed = await target.observe(desired, detailed=planning.wants_detail(status, generation))
@@ -222,9 +247,25 @@ class Controller:
     async def delete(self, body: dict[str, Any], emit: EventSink) -> Deletion:
         meta = body["metadata"]
         try:
-            spec = McpDeploymentSpec.model_validate(body.get("spec") or {})
+            spec: McpDeploymentSpec | None = McpDeploymentSpec.model_validate(body.get("spec") or {})
+        except ValidationError:
+            spec = None
+        deletion = await self._delete(body, spec, emit)
+        if deletion.done:
+            await self.release_credentials(meta["namespace"], meta["name"], spec)
+        return deletion
+
+    async def _delete(self, body: dict[str, Any], spec: McpDeploymentSpec | None, emit: EventSink) -> Deletion:
+        meta = body["metadata"]
+        if (meta.get("annotations") or {}).get(ABANDON_ANNOTATION) == "true":
+            note = f"annotated {ABANDON_ANNOTATION}=true: released without deleting anything in the cloud"
+            emit("Warning", "Abandoned", note)
+            return Deletion(done=True, notes=(note,))
+        try:
+            if spec is None:
+                raise SpecError("spec", "does not validate")
             desired = self.desired_of(spec, meta["name"], meta["namespace"])
-        except (ValidationError, SpecError):
+        except SpecError:
             return Deletion(done=True, notes=("nothing was reconciled for this spec, so nothing to delete",))
         if spec.deletion_policy == "Retain":
             return Deletion(done=True, notes=("deletionPolicy is Retain: the cloud resources are left in place",))
@@ -237,7 +278,14 @@ class Controller:
         try:
             target = await self.target_for(desired, spec)
         except SecretMissing as missing:
-            raise TerminalError("SecretNotFound", f"{missing}: it is needed to delete the cloud resources") from missing
+            message = (f"{missing}: it is needed to delete the cloud resources. Restore it, or annotate this "
+                       f"McpDeployment {ABANDON_ANNOTATION}=true to release it and leave the cloud resources in place")
+            status.observed_generation = int(meta.get("generation", 0))
+            planning.conditions_for(status, "stalled", "CredentialsMissing", message, status.observed_generation,
+                                    planning.now_iso())
+            await self._save(meta.get("uid", ""), meta["namespace"], meta["name"], status)
+            emit("Warning", "CredentialsMissing", message)
+            raise TerminalError("CredentialsMissing", message) from missing
         observed = await target.observe(desired, detailed=False)
         if observed.exists and not ownership.may_delete(observed, desired.owner):
             note = (f"left {observed.resource or 'the cloud resource'} in place: it is not this McpDeployment's "

@@ -13,7 +13,8 @@ import kopf
 
 from . import metrics
 from .api.models import GROUP, PLURAL, VERSION
-from .controller import Controller
+from .contract import TerminalError
+from .controller import CREDENTIALS_FINALIZER, Controller
 from .kube import Kube, session_for
 from .kubeconfig import login
 from .scope import Scope
@@ -132,7 +133,10 @@ async def wake_on_spec_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> Non
 async def clean_up(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
     controller: Controller = memo.controller
     async with controller.passes.place():
-        deletion = await controller.delete(_snapshot(body), _emitter(body))
+        try:
+            deletion = await controller.delete(_snapshot(body), _emitter(body))
+        except TerminalError as error:  # a person must act (the condition and the Event say how): ask again later
+            raise kopf.TemporaryError(error.message, delay=max(30.0, controller.settings.poll_interval)) from error
     if not deletion.done:
         raise kopf.TemporaryError("; ".join(deletion.notes) or "waiting for cloud deletion",
                                   delay=deletion.retry_after or controller.settings.poll_interval)
@@ -148,7 +152,8 @@ async def secret_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo,
     meta = body["metadata"]
     data = None if event.get("type") == "DELETED" else {
         key: base64.b64decode(value).decode(errors="replace") for key, value in (body.get("data") or {}).items()}
-    controller.secret_index.seen(meta["namespace"], meta["name"], data)
+    controller.secret_index.seen(meta["namespace"], meta["name"], data,
+                                 protected=CREDENTIALS_FINALIZER in (meta.get("finalizers") or []))
 
 
 def _snapshot(body: kopf.Body) -> dict[str, Any]:

@@ -145,6 +145,13 @@ class Kube:
         await self._request("PATCH", _object_path(namespace, document["metadata"]["name"], kind), document, APPLY_PATCH,
                             params={"fieldManager": manager, "force": "true"})
 
+    async def protect_secret(self, namespace: str, name: str, finalizer: str, protect: bool) -> None:
+        """Adds (or removes) a finalizer on a Secret; a strategic merge leaves other finalizers as they are."""
+        finalizers: dict[str, Any] = ({"finalizers": [finalizer]} if protect
+                                      else {"$deleteFromPrimitiveList/finalizers": [finalizer]})
+        await self._request("PATCH", _object_path(namespace, name, "secrets"), {"metadata": finalizers},
+                            "application/strategic-merge-patch+json")
+
     async def secret_data(self, namespace: str, name: str) -> tuple[dict[str, str], str]:
         """A Secret's decoded data and its resourceVersion."""
         secret = await self._request("GET", _object_path(namespace, name, "secrets"))

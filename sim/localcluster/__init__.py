@@ -89,6 +89,27 @@ class Cluster:
                         raise ControlPlaneError(f"{resource} could not be listed {timeout:.0f}s after its CRD was established")
                     time.sleep(0.1)
 
+    def delete_namespace(self, namespace: str, timeout: float = 120) -> None:
+        """Deletes a namespace as kube-controller-manager's namespace controller would, since this control plane
+        runs none: mark it Terminating, delete every namespaced object in it by collection (all kinds at once,
+        so nothing waits for anything else), wait until no object is left (finalizers run meanwhile), then
+        finalize the namespace. Raises TimeoutError naming what is left."""
+        self.kubectl("delete", "namespace", namespace, "--wait=false")
+        kinds = self.kubectl("api-resources", "--namespaced=true", "--verbs=list,deletecollection", "-o", "name").stdout.split()
+        joined = ",".join(kinds)
+        self.kubectl("delete", joined, "--all", "-n", namespace, "--wait=false", check=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.kubectl("get", joined, "-n", namespace, "-o", "name", "--ignore-not-found", check=False).stdout.split()
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"namespace {namespace} still holds {', '.join(left)} after {timeout:.0f}s")
+            time.sleep(0.5)
+        body = json.loads(self.kubectl("get", "namespace", namespace, "-o", "json").stdout)
+        body["spec"]["finalizers"] = []
+        self.kubectl("replace", "--raw", f"/api/v1/namespaces/{namespace}/finalize", "-f", "-", input=json.dumps(body))
+
     def kubeconfig_for_token(self, token: str, path: Path) -> Path:
         """A kubeconfig that authenticates with ``token`` alone (e.g. a ServiceAccount's, from TokenRequest)."""
         return self.kubeconfig_for_user({"token": token}, path)

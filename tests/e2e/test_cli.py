@@ -158,6 +158,9 @@ def test_logs_use_the_resources_own_credentials_and_fail_in_one_line(cluster: Cl
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and refused.stderr.startswith("error: logs:"), refused.stderr
 
+    # Truly gone (the operator's in-use finalizer taken off by hand first, as only a person would).
+    cluster.kubectl("patch", "secret", "-n", namespace, "team-identity", "--type=json",
+                    "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
     cluster.kubectl("delete", "secret", "-n", namespace, "team-identity")
     missing = logs_with_a_wrong_own_identity()
     assert missing.returncode == 1 and "Traceback" not in missing.stderr

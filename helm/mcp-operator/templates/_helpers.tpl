@@ -24,7 +24,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: [get, patch]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch]  # watched so that a rotated key rolls out (secrets.py)
+  verbs: [get, list, watch, patch]  # watched: a rotated key rolls out; patched: the credentials-in-use finalizer
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create]
