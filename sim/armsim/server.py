@@ -24,6 +24,7 @@ from simcore.certs import ServingCerts, make_serving_certs
 from simcore.controls import common_control
 from simcore.faults import Fault, Faults, RecordedRequest, drop
 from simcore.faults import counts as count_requests
+from simcore.mcp_ingress import McpIngress
 
 from .identity import Identity
 from .schema import OpenApiDocument, load_document
@@ -72,6 +73,7 @@ class Simulator:
         self.certs: ServingCerts | None = None
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self.ingress: McpIngress | None = None  # where apps' URLs are answered (by real MCP servers)
         self._routes = self._route_table()
 
     # ----- lifecycle ----------------------------------------------------------------------------
@@ -94,8 +96,14 @@ class Simulator:
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         self.world.log_stream_base = self.endpoint + "/_logstream"
+        assert self.certs.authority is not None
+        self.ingress = McpIngress(self.certs.authority, self.world.backend_for_host, directory)
+        await self.ingress.start()
 
     async def stop(self) -> None:
+        if self.ingress is not None:
+            await self.ingress.stop()
+            self.ingress = None
         if self._runner:
             await self._runner.cleanup()
             self._runner = None
@@ -110,6 +118,7 @@ class Simulator:
             "clientId": self.config.client_id,
             "clientSecret": self.config.client_secret,
             "controls": self.endpoint + "/_sim",
+            "ingress": f"127.0.0.1:{self.ingress.port}" if self.ingress else None,
         }
 
     @property

@@ -43,6 +43,8 @@ class SimulatorThread(BackgroundSimulator):
             "MCP_ARM_ENDPOINT": info["armEndpoint"],
             "MCP_CA_BUNDLE": info["caBundle"],
             "MCP_DEFAULT_SUBSCRIPTION_ID": info["subscriptionId"],
+            # Apps' URLs are answered by the simulator's ingress (real MCP servers), reached as curl --resolve would.
+            "MCP_RESOLVE": f"*.azurecontainerapps.io={info['ingress']}",
         }
 
     def sample_spec(self, name: str, image: str = "ghcr.io/acme/calc:1.0.0") -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from simcore.mcp_ingress import Backend
 from simcore.schedule import Schedule
 
 JSON = dict[str, Any]
@@ -666,6 +667,28 @@ class World(Schedule):
             props["provisioningError"] = rev.provisioning_error
         return {"id": f"{app.id}/revisions/{rev.name}", "name": rev.name,
                 "type": "Microsoft.App/containerApps/revisions", "properties": props}
+
+    def backend_for_host(self, host: str) -> Backend | None:
+        """What answers at a host name the ingress is asked for: an app's URL goes where its traffic goes (the
+        revision with the largest weight), a revision's own URL to that revision while it is active and running."""
+        self.settle()
+        for env_key, env in self.environments.items():
+            domain = env.default_domain.lower()
+            if not host.endswith("." + domain):
+                continue
+            label = host[: -len(domain) - 1]
+            for app in self.apps.values():
+                if app.environment_key != env_key or app.deleting:
+                    continue
+                if label == app.name.lower():
+                    weights = self.traffic_weights(app)
+                    label = max(weights, key=lambda name: weights[name]) if weights else ""
+                revision = app.revisions.get(label)
+                if revision is not None:
+                    running = revision.active and revision.running_state in ("Running", "RunningAtMaxScale")
+                    image = revision.template["containers"][0]["image"]
+                    return Backend(image, revision.created) if running else None
+        return None
 
     def revision(self, app: ContainerApp, name: str) -> Revision:
         rev = app.revisions.get(name.lower())

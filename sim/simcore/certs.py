@@ -22,6 +22,7 @@ class ServingCerts:
     ca_file: Path
     cert_file: Path
     key_file: Path
+    authority: CertificateAuthority | None = None  # kept to issue more (e.g. an ingress's per-domain certificates)
 
 
 def _name(common_name: str, organizations: tuple[str, ...] = ()) -> x509.Name:
@@ -98,7 +99,7 @@ def make_serving_certs(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "
     directory.mkdir(parents=True, exist_ok=True)
     authority = CertificateAuthority.create("armsim CA")
     cert, key = authority.issue(hosts[0], hosts)
-    paths = ServingCerts(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
+    paths = ServingCerts(directory / "ca.crt", directory / "tls.crt", directory / "tls.key", authority)
     paths.ca_file.write_bytes(authority.pem())
     paths.cert_file.write_bytes(cert)
     paths.key_file.write_bytes(key)
