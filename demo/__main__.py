@@ -66,12 +66,29 @@ class Demo:
             time.sleep(0.5)
         raise SystemExit(f"{self.name} did not become Ready within {timeout}s")
 
+    def wait_stalled(self, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stalled = next((c for c in self.get().get("status", {}).get("conditions", []) if c["type"] == "Stalled"), {})
+            if stalled.get("status") == "True":
+                return stalled
+            time.sleep(0.5)
+        raise SystemExit(f"{self.name} did not stall within {timeout}s")
+
     def history(self) -> None:
         status = self.get()["status"]
-        rows = [f"{'REV':<4}{'NAME':<40}{'IMAGE':<42}{'STATE':<10}TRAFFIC"]
-        rows += [f"{r['number']:<4}{r['name']:<40}{r['image']:<42}{r['state']:<10}{r['trafficWeight']}%"
-                 for r in status["revisions"]]
+        rows = [f"{'REV':<4}{'NAME':<40}{'IMAGE':<42}{'STATE':<10}{'TRAFFIC':<9}MCP CHECK"]
+        rows += [f"{r['number']:<4}{r['name']:<40}{r['image']:<42}{r['state']:<10}{str(r['trafficWeight']) + '%':<9}"
+                 f"{_check(r.get('mcp'))}" for r in status["revisions"]]
         show("\n".join(rows))
+
+
+def _check(mcp: dict[str, Any] | None) -> str:
+    if not mcp:
+        return "-"
+    if mcp["result"] == "Passed":
+        return f"passed: {mcp['serverName']} {mcp['serverVersion']}, {mcp['toolCount']} tools, {mcp['latencyMs']} ms"
+    return f"failed: {mcp['reason']}"
 
 
 def main() -> None:
@@ -120,11 +137,24 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str) -> None:
     demo.apply(updated)
     status = demo.wait_ready()
     say(f"   revision 2 serves 100%: {status['servingRevision']}")
+    check = status["revisions"][-1]["mcp"]
+    say(f"   before traffic moved, it answered the MCP handshake on its own URL {check['url']}: server "
+        f"{check['serverName']} {check['serverVersion']}, protocol {check['protocolVersion']}, {check['toolCount']} tools")
+
+    guarded = copy.deepcopy(updated)
+    guarded["spec"]["server"]["image"] = "ghcr.io/acme/mcp-host-guard:1.2.0"
+    say(f"   then {guarded['spec']['server']['image']}: a server whose DNS-rebinding guard rejects the ingress host")
+    demo.apply(guarded)
+    stalled = demo.wait_stalled()
+    say(f"   Stalled ({stalled['reason']}): {stalled['message']}")
+    say("   fixed by editing the spec back to 1.1.0: revision 2 takes its traffic again, nothing is rebuilt")
+    demo.apply(updated)
+    demo.wait_ready()
 
     say("3. the revision history (status.revisions)")
     demo.history()
 
-    say("4. roll back by editing the spec back (what `git revert` does in a GitOps repo)")
+    say("4. roll back to revision 1 by editing the spec back (what `git revert` does in a GitOps repo)")
     before = len(sim.simulator.world.apps[next(iter(sim.simulator.world.apps))].revisions)
     demo.apply(sample)
     status = demo.wait_ready()

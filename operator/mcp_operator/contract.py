@@ -71,6 +71,14 @@ class RevisionKey:
         return self.number == number and full_hash.startswith(self.hash)
 
 
+# Why an MCP check failed (verify.py decides, the planner reacts): the first two will not change by waiting.
+MCP_HOST_REJECTED = "McpHostRejected"
+MCP_TOOLS_MISSING = "McpToolsMissing"
+MCP_UNREACHABLE = "McpUnreachable"
+MCP_HANDSHAKE_FAILED = "McpHandshakeFailed"
+MCP_DEFINITIVE_FAILURES = (MCP_HOST_REJECTED, MCP_TOOLS_MISSING)
+
+
 class Phase(enum.StrEnum):
     PENDING = "Pending"  # the cloud has it and is still starting it
     READY = "Ready"  # it runs and could take traffic now
@@ -86,6 +94,7 @@ class ObservedRevision:
     percent: int = 0  # share of traffic it receives now
     message: str | None = None  # why it failed, in the cloud's words
     created: str | None = None
+    url: str | None = None  # where this revision alone answers (for the MCP check before traffic), if it can
 
 
 @dataclass(frozen=True)

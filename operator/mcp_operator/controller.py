@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import metrics
-from .api.models import McpDeploymentSpec, McpDeploymentStatus
+from .api.models import McpCheck, McpDeploymentSpec, McpDeploymentStatus
 from .concurrency import PassSlots
 from .contract import Connector, Credentials, Deletion, Target, TerminalError, TransientError
 from .kube import Kube, SecretMissing
@@ -27,12 +27,14 @@ from .reconcile.desired import Desired, SpecError, resolve, with_secrets_digest
 from .secrets import SecretIndex, fingerprint
 from .settings import Settings
 from .targets.registry import Connectors, supported
+from .verify import Checker, Resolver
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[str, str, str], None]  # (type, reason, message)
 # On a credentials Secret while an McpDeployment needs it to delete its cloud side: deleting the namespace
 # would otherwise remove the Secret first and leave the cloud resources behind (as PVC protection does).
 CREDENTIALS_FINALIZER = "mcp.deploy.dev/credentials-in-use"
+CHECK_ATTEMPT_SECONDS = 10.0  # one MCP handshake; a slower server is asked again within spec.verify.timeoutSeconds
 ABANDON_ANNOTATION = "mcp.deploy.dev/abandon"  # "true": release the McpDeployment, leave the cloud side as it is
 
 
@@ -56,10 +58,12 @@ class Controller:
     secret_index: SecretIndex = field(default_factory=SecretIndex)  # fed by the Secrets watch (handlers.py)
     passes: PassSlots = field(init=False)  # see concurrency.py
     connectors: Connectors = field(init=False)
+    checker: Checker = field(init=False)  # the MCP handshake before traffic (verify.py)
 
     def __post_init__(self) -> None:
         self.passes = PassSlots(self.settings.max_concurrent_reconciles)
         self.connectors = Connectors(self.settings)
+        self.checker = Checker(Resolver.parse(self.settings.resolve), self.settings.ca_bundle)
 
     async def close(self) -> None:
         await self.connectors.close()
@@ -224,10 +228,33 @@ class Controller:
             decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
         elif isinstance(action, planning.Retire):
             await target.retire(desired, action.revisions)
+        elif isinstance(action, planning.VerifyMcp):
+            passed = await self.verify_revision(nxt, action, desired, spec.target.type, emit)
+            decided.requeue_after = 0.0 if passed else decided.requeue_after  # passed: move traffic right away
         for kind, reason, message in decided.events:
             emit(kind, reason, message)
         await self._save(uid, namespace, name, nxt)
         return PassResult(decided.requeue_after, nxt)
+
+    async def verify_revision(self, status: McpDeploymentStatus, action: planning.VerifyMcp, desired: Desired,
+                              target_type: str, emit: EventSink) -> bool:
+        """Runs the MCP handshake and records it on the revision; the next pass decides what follows."""
+        record = next(r for r in status.revisions if r.number == action.number)
+        attempt = min(float(desired.verify.timeout_seconds), CHECK_ATTEMPT_SECONDS)
+        found = await self.checker.handshake(action.url, attempt, tuple(desired.verify.expected_tools))
+        now = planning.now_iso()
+        metrics.MCP_CHECKS.labels(target_type, "passed" if found.ok else found.reason).inc()
+        metrics.MCP_CHECK_SECONDS.labels(target_type).observe(found.latency_ms / 1000)
+        record.mcp = McpCheck(result="Passed" if found.ok else "Failed", url=action.url, checked_at=now,
+                              first_checked_at=record.mcp.first_checked_at if record.mcp else now,
+                              protocol_version=found.protocol_version, server_name=found.server_name,
+                              server_version=found.server_version, tool_count=len(found.tools) if found.ok else None,
+                              latency_ms=found.latency_ms, reason=found.reason or None, message=found.message or None)
+        if found.ok:
+            emit("Normal", "McpVerified", f"revision {record.number} answered the MCP handshake at {action.url}: "
+                                          f"{found.server_name} {found.server_version}, protocol {found.protocol_version}, "
+                                          f"{len(found.tools)} tools, {found.latency_ms} ms")
+        return found.ok
 
     async def _save(self, uid: str, namespace: str, name: str, status: McpDeploymentStatus) -> None:
         digest = hashlib.blake2b(status.model_dump_json().encode(), digest_size=16).digest()

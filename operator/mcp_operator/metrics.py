@@ -14,6 +14,10 @@ KUBE_REQUESTS = Counter("mcp_kube_requests_total", "Requests of the operator's o
 DRIFT_CORRECTIONS = Counter("mcp_drift_corrections_total", "Changes made behind the operator's back that it undid, by "
                             "target and kind (traffic, settings: ingress, CORS, secrets, the app's template).",
                             ["target", "kind"])
+MCP_CHECKS = Counter("mcp_verifications_total", "MCP handshakes on new revisions' own URLs, by target and outcome "
+                     "(passed, or the failure reason).", ["target", "outcome"])
+MCP_CHECK_SECONDS = Histogram("mcp_verification_seconds", "Time of one MCP handshake (initialize + tools/list).",
+                              ["target"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 RESOURCES = Gauge("mcp_resources", "McpDeployments by state, as this replica last saw them.", ["state"])
 _STATES: dict[str, str] = {}  # uid -> state
 

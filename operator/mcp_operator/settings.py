@@ -43,6 +43,7 @@ class Settings:
     poll_interval: float = 5.0  # fallback delay while a cloud operation runs (the cloud's Retry-After wins)
     max_backoff: float = 300.0
     namespaces: tuple[str, ...] = field(default_factory=tuple)  # empty: cluster-wide
+    resolve: str = ""  # MCP_RESOLVE: "host-pattern=address[:port],..." for the MCP check (verify.Resolver)
     metrics_port: int = 9090  # 0: no metrics endpoint
     max_concurrent_reconciles: int = 32  # passes in flight at once, over all resources
     kube_connections: int = 8  # concurrent connections to the Kubernetes API for status and Secrets
@@ -72,6 +73,7 @@ class Settings:
             poll_interval=positive_number("MCP_POLL_INTERVAL", 5.0),
             max_backoff=positive_number("MCP_MAX_BACKOFF", 300.0),
             namespaces=namespaces,
+            resolve=os.environ.get("MCP_RESOLVE", "").strip(),
             metrics_port=int(os.environ.get("MCP_METRICS_PORT", "").strip() or 9090),
             kube_connections=int(positive_number("MCP_KUBE_CONNECTIONS", 8)),
             max_concurrent_reconciles=int(positive_number("MCP_MAX_CONCURRENT_RECONCILES", 32)),

@@ -67,11 +67,6 @@ class Cloud:
         return planning.plan(want, status, seen, generation, context, now=now)
 
 
-@pytest.fixture(params=list(CAPABILITY_SETS), ids=list(CAPABILITY_SETS))
-def cloud(request: pytest.FixtureRequest) -> Cloud:
-    return Cloud(CAPABILITY_SETS[request.param])
-
-
 OURS = {CREATED_BY_TAG: OPERATOR_NAME, OWNER_TAG: "team.calc"}
 
 

@@ -200,6 +200,21 @@ class Credentials(ApiModel):
     secret_ref: SecretReference = Field(description="The Secret with the credential.")
 
 
+class Verify(ApiModel):
+    """The MCP handshake a new revision must pass on its own URL before it takes traffic."""
+
+    enabled: bool = Field(default=True, description="Check each new revision with the MCP handshake (initialize and "
+                                                    "tools/list) on its own URL before traffic moves to it.")
+    path: str = Field(default="/", pattern=r"^/[-._~/a-zA-Z0-9]*$", max_length=256,
+                      description="The server's MCP endpoint path (pmcp serves /; many servers use /mcp).")
+    timeout_seconds: int = Field(default=60, ge=5, le=1800,
+                                 description="How long a new revision may take to answer the handshake (checks are "
+                                             "repeated meanwhile, e.g. while it starts) before the rollout stalls.")
+    expected_tools: list[str] = Field(default_factory=list, max_length=100,
+                                      description="Tools the server must list (deploy.toml [post_deploy_tests]); a "
+                                                  "missing one fails the check.")
+
+
 class DeletionPolicy(enum.StrEnum):
     DELETE = "Delete"
     RETAIN = "Retain"
@@ -231,6 +246,8 @@ class McpDeploymentSpec(ApiModel):
     aws: Aws | None = Field(default=None, description="Settings for target.type aws-lambda.")
     gcp: Gcp | None = Field(default=None, description="Settings for target.type google-cloud-run.")
     credentials: Credentials | None = Field(default=None, description="Per-resource cloud credentials (optional).")
+    verify: Verify = Field(default_factory=Verify, description="The MCP check a revision passes before it takes "
+                                                               "traffic (on by default).")
     revision_history_limit: int = Field(default=10, ge=1, le=100,
                                         description="How many revisions status.revisions keeps (default 10). Older "
                                                     "revisions can no longer be rolled back to by a spec edit.")
@@ -282,6 +299,22 @@ class RevisionSnapshot(ApiModel):
                                        "tells which key generation each revision ran.")
 
 
+class McpCheck(ApiModel):
+    """What the MCP handshake on the revision's own URL found."""
+
+    result: str = Field(description="Passed or Failed.")
+    url: str = Field(description="Where it was checked: the revision's own URL and spec.verify.path.")
+    checked_at: str = Field(description="When the last check ran (RFC 3339).")
+    first_checked_at: str = Field(description="When the first check of this revision ran (RFC 3339).")
+    protocol_version: str | None = Field(default=None, description="The MCP protocol version the server chose.")
+    server_name: str | None = Field(default=None, description="serverInfo.name")
+    server_version: str | None = Field(default=None, description="serverInfo.version")
+    tool_count: int | None = Field(default=None, description="How many tools tools/list returned.")
+    latency_ms: int | None = Field(default=None, description="Time of initialize + tools/list, in milliseconds.")
+    reason: str | None = Field(default=None, description="Why it failed (McpHostRejected, McpUnreachable, ...).")
+    message: str | None = Field(default=None, description="What failed, in the server's words, and what to change.")
+
+
 class RevisionRecord(ApiModel):
     """One revision this resource created, newest last."""
 
@@ -294,6 +327,7 @@ class RevisionRecord(ApiModel):
     hash: str = Field(description="Hash of the snapshot; equal hashes mean equal revisions.")
     snapshot: RevisionSnapshot = Field(description="The spec fields needed to restore this revision.")
     message: str | None = Field(default=None, description="Why it failed, when it did.")
+    mcp: McpCheck | None = Field(default=None, description="The MCP handshake on its own URL, before it took traffic.")
 
 
 class PendingOperation(ApiModel):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..api.models import McpDeploymentSpec, RevisionSnapshot
+from ..api.models import McpDeploymentSpec, RevisionSnapshot, Verify
 
 if TYPE_CHECKING:
     from ..contract import Connector
@@ -61,6 +61,7 @@ class Desired:
     placement: Placement
     revision_hash: str
     adopt: bool = False  # spec.adoptionPolicy is Adopt: a resource someone else made may be taken over
+    verify: Verify = field(default_factory=Verify)  # the MCP check a revision passes before it takes traffic
 
     @property
     def owner(self) -> str:
@@ -99,6 +100,7 @@ def resolve(spec: McpDeploymentSpec, name: str, namespace: str, connector: Conne
         placement=placement,
         revision_hash=snapshot_hash(placement.snapshot),
         adopt=spec.adoption_policy == "Adopt",
+        verify=spec.verify,
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..api.models import Condition, McpDeploymentStatus, PendingOperation, RevisionRecord, TrafficTarget, set_target_status
-from ..contract import Capabilities, Observed, ObservedRevision, Phase, RevisionKey
+from ..contract import MCP_DEFINITIVE_FAILURES, Capabilities, Observed, ObservedRevision, Phase, RevisionKey
 from .desired import Desired
 from .ownership import Claim, claim, describe_marks, refusal
 
@@ -50,7 +50,15 @@ class Retire:
     revisions: tuple[str, ...]
 
 
-Action = Create | Route | Reconfigure | Retire
+@dataclass(frozen=True)
+class VerifyMcp:
+    """Run the MCP handshake on revision ``number`` at ``url`` (its own URL) before it takes traffic."""
+
+    number: int
+    url: str
+
+
+Action = Create | Route | Reconfigure | Retire | VerifyMcp
 
 
 @dataclass
@@ -253,6 +261,11 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     if candidate.state == "Provisioning":
         return progressing("RevisionProvisioning", f"revision {candidate.number} ({candidate.name}) is provisioning")
 
+    if desired.verify.enabled:
+        gated = _mcp_gate(nxt, status, candidate, observed, desired, stamp, now, context, result)
+        if gated is not None:
+            return gated
+
     if not _same(serving, candidate.name):
         drift = _same(previously_serving, candidate.name)
         nxt.pending = PendingOperation(kind="Traffic", revision_number=candidate.number, started_at=stamp)
@@ -310,6 +323,53 @@ def _rebuild_history(status: McpDeploymentStatus, desired: Desired, observed: Ob
         "none matches the spec"
     return (f"found revisions {numbers} kept in the cloud by an earlier McpDeployment of this name; {reuse}; "
             f"new revisions are numbered from {status.revision_counter + 1}")
+
+
+def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: RevisionRecord, observed: Observed,
+              desired: Desired, stamp: str, now: datetime | None, context: Context, result: Plan) -> Plan | None:
+    """Before traffic moves to a ready revision: check it with the MCP handshake on its own URL, repeat a check that
+    may pass by waiting (the server still starting) within spec.verify.timeoutSeconds, or stall. None: go on.
+
+    A first revision takes traffic as it is created (there is nothing to keep serving): it is checked all the
+    same, so that a server that cannot answer through the ingress is reported at once.
+    """
+    check = candidate.mcp
+    if check is not None and check.result == "Passed":
+        return None
+    found = _observed_for(candidate, observed)
+    if found is None or not found.url:
+        return None  # this target cannot reach one revision alone (see its capabilities): traffic moves unchecked
+    if found.phase is Phase.RETIRED and check is None:
+        return None  # served before checks were recorded; a retired revision answers only once revived
+    url = found.url.rstrip("/") + desired.verify.path
+    generation = nxt.observed_generation or 0
+    waited = _seconds_since(check.first_checked_at, now) if check is not None else 0.0
+    if check is None or (check.reason not in MCP_DEFINITIVE_FAILURES and waited < desired.verify.timeout_seconds):
+        nxt.pending = PendingOperation(kind="Verification", revision_number=candidate.number,
+                                       started_at=check.first_checked_at if check else stamp)
+        result.action = VerifyMcp(candidate.number, url)
+        conditions_for(nxt, "progressing", "VerifyingMcp", f"checking revision {candidate.number} ({candidate.name}) "
+                       f"with the MCP handshake at {url}" + (f"; last: {check.message}" if check else ""), generation, stamp)
+        result.requeue_after = context.poll_interval
+        return result
+    nxt.pending = None
+    serving = _record(nxt, nxt.serving_revision or "")
+    if serving is candidate:
+        still = "; it serves all traffic (there was no earlier revision to keep), fix it with a new revision"
+    else:
+        still = f"; revision {serving.number} ({serving.name}) keeps serving" if serving else "; it gets no traffic"
+    reason = check.reason or "McpHandshakeFailed"
+    message = f"revision {candidate.number} ({candidate.name}) failed the MCP check: {check.message}{still}"
+    conditions_for(nxt, "stalled", reason, message, generation, stamp)
+    result.requeue_after = context.drift_interval
+    if not any(c.type == STALLED and c.status == "True" and c.reason == reason for c in status.conditions):
+        result.events.append(("Warning", reason, message))
+    return result
+
+
+def _seconds_since(when: str, now: datetime | None) -> float:
+    then = datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return ((now or datetime.now(UTC)) - then).total_seconds()
 
 
 def _refuse(nxt: McpDeploymentStatus, status: McpDeploymentStatus, reason: str, message: str, generation: int,

@@ -179,9 +179,10 @@ def _phase(active: bool, provisioning: str, running: str) -> Phase:
     return Phase.PENDING
 
 
-def _revision(name: str, phase: Phase, percent: int, message: str | None = None, created: str | None = None) -> ObservedRevision:
+def _revision(name: str, phase: Phase, percent: int, message: str | None = None, created: str | None = None,
+              fqdn: str | None = None) -> ObservedRevision:
     return ObservedRevision(cloud_id=name, key=revision_key(name), phase=phase, percent=percent, message=message,
-                            created=created)
+                            created=created, url=f"https://{fqdn}/" if fqdn else None)
 
 
 def _identity(app: dict[str, Any], resource_group: str) -> dict[str, Any]:
@@ -209,7 +210,8 @@ def shallow_observed(app: dict[str, Any], drift: tuple[str, ...], resource_group
             phase = Phase.FAILED
         else:
             phase = Phase.PENDING
-        revisions[latest.lower()] = _revision(latest, phase, traffic.get(latest.lower(), (latest, 0))[1])
+        revisions[latest.lower()] = _revision(latest, phase, traffic.get(latest.lower(), (latest, 0))[1],
+                                              fqdn=props.get("latestRevisionFqdn") or None)
     return Observed(exists=True, revisions=tuple(revisions.values()), busy=_busy(state), host=ingress_now.get("fqdn"),
                     facts=_facts(state), config_drift=drift, complete=False, **_identity(app, resource_group))
 
@@ -225,7 +227,7 @@ def observed_from(app: dict[str, Any], revisions: list[dict[str, Any]], drift: t
         phase = _phase(active, str(rp.get("provisioningState", "")), str(rp.get("runningState", "")))
         percent = int(rp.get("trafficWeight") or 0) if active else 0
         message = (rp.get("provisioningError") or "the revision failed to provision") if phase is Phase.FAILED else None
-        observed.append(_revision(revision["name"], phase, percent, message, rp.get("createdTime")))
+        observed.append(_revision(revision["name"], phase, percent, message, rp.get("createdTime"), rp.get("fqdn")))
     state = props.get("provisioningState")
     return Observed(exists=True, revisions=tuple(observed), busy=_busy(state), host=ingress_now.get("fqdn"),
                     facts=_facts(state), config_drift=drift, **_identity(app, resource_group))

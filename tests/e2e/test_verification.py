@@ -1,0 +1,84 @@
+"""MCP-verified rollouts: traffic moves to a revision only after it answers the MCP handshake on its own URL.
+
+The simulator's ingress answers every revision URL with a real MCP server (the official SDK's), chosen by the
+image reference: healthy, behind a Host guard (421), bound to loopback (the ingress's 503), slow to start.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from armsim.testing import SimulatorThread
+from localcluster import Cluster
+from localcluster.operator import OperatorProcess
+from tests.e2e.conftest import Mcpd, cloud_revisions, manifest, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def _serving_then_update(mcpd: Mcpd, image: str, **spec: object) -> str:
+    mcpd.apply(manifest(mcpd.name, **spec))
+    serving: str = mcpd.wait_ready()["servingRevision"]
+    mcpd.apply(manifest(mcpd.name, image=image, **spec))
+    return serving
+
+
+def _stalled(mcpd: Mcpd, reason: str, timeout: float = 40) -> str:
+    wait_until(lambda: mcpd.condition("Stalled").get("reason") == reason, timeout, f"Stalled {reason}")
+    return str(mcpd.condition("Stalled")["message"])
+
+
+def test_a_healthy_revision_is_verified_then_serves(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                                    namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-verified")
+    serving = _serving_then_update(mcpd, "ghcr.io/acme/calculator:2.0.0")
+    wait_until(lambda: mcpd.is_ready() and mcpd.status()["revisionCounter"] == 2, 40, "revision 2 to serve")
+    status = mcpd.status()
+    assert status["servingRevision"] != serving
+    check = status["revisions"][-1]["mcp"]
+    assert check["result"] == "Passed" and check["serverName"] == "calculator" and check["serverVersion"] == "2.0.0"
+    assert check["toolCount"] == 3 and check["protocolVersion"] and check["latencyMs"] >= 0
+    assert check["url"].startswith(f"https://{status['servingRevision']}."), "checked on the revision's own URL"
+    verified = [e["message"] for e in mcpd.events() if e["reason"] == "McpVerified"]
+    assert any("calculator 2.0.0" in message and "3 tools" in message for message in verified), verified
+
+
+def test_a_server_rejecting_the_ingress_host_never_gets_traffic(cluster: Cluster, cloud: SimulatorThread,
+                                                                 operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-guarded")
+    serving = _serving_then_update(mcpd, "ghcr.io/acme/mcp-host-guard:1")
+    message = _stalled(mcpd, "McpHostRejected")
+    assert "421" in message and "allowed_origins" in message and f"({serving}) keeps serving" in message
+    assert cloud_revisions(cloud, "calc-guarded")[serving]["traffic"] == 100
+    assert mcpd.status()["revisions"][-1]["mcp"]["result"] == "Failed"
+    assert any(e["reason"] == "McpHostRejected" and e["type"] == "Warning" for e in mcpd.events())
+
+
+def test_a_server_bound_to_loopback_never_gets_traffic(cluster: Cluster, cloud: SimulatorThread,
+                                                        operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-loopback")
+    serving = _serving_then_update(mcpd, "ghcr.io/acme/mcp-loopback:1", verify={"timeoutSeconds": 5})
+    message = _stalled(mcpd, "McpUnreachable")
+    assert "0.0.0.0:$PORT" in message
+    assert cloud_revisions(cloud, "calc-loopback")[serving]["traffic"] == 100
+
+
+def test_a_slow_starting_server_is_asked_again_until_it_answers(cluster: Cluster, cloud: SimulatorThread,
+                                                                 operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-slow")
+    _serving_then_update(mcpd, "ghcr.io/acme/mcp-slow-start-4:1")
+    wait_until(lambda: mcpd.is_ready() and mcpd.status()["revisionCounter"] == 2, 40, "the slow revision to serve")
+    assert mcpd.status()["revisions"][-1]["mcp"]["result"] == "Passed"
+
+
+def test_expected_tools_and_the_off_switch(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                           namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-tools")
+    mcpd.apply(manifest("calc-tools", verify={"expectedTools": ["add", "divide"]}))
+    message = _stalled(mcpd, "McpToolsMissing")
+    assert "divide" in message and "add, echo, now" in message
+
+    unchecked = Mcpd(cluster, namespace, "calc-unchecked")
+    _serving_then_update(unchecked, "ghcr.io/acme/mcp-host-guard:1", verify={"enabled": False})
+    wait_until(lambda: unchecked.is_ready() and unchecked.status()["revisionCounter"] == 2, 40, "unchecked traffic")
+    assert "mcp" not in unchecked.status()["revisions"][-1]
