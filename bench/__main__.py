@@ -202,6 +202,7 @@ def arm_counts(sim: SimulatorThread, since: float, path_contains: str | None = N
 
 async def scenario_one(repeats: int) -> dict[str, Any]:
     totals, overheads, reads, writes = [], [], [], []
+    verify_ms, verify_requests, unverified = [], [], []
     for run in range(repeats):
         with environment(ZERO, retry_after=0) as env:
             await env.connect()
@@ -218,12 +219,26 @@ async def scenario_one(repeats: int) -> dict[str, Any]:
                 overheads.append(ready["one"] - counts["arm_seconds"])
                 reads.append(counts["reads"])
                 writes.append(counts["writes"])
-                log(f"one #{run + 1}: Ready in {ready['one'] * 1000:.0f} ms, ARM {counts['arm_seconds'] * 1000:.0f} ms, "
-                    f"{counts['reads']:.0f} reads / {counts['writes']:.0f} writes")
+                body = await env.custom.get_namespaced_custom_object(GROUP, VERSION, "bench", PLURAL, "one")
+                verify_ms.append(body["status"]["revisions"][-1]["mcp"]["latencyMs"])
+                ingress = env.sim.simulator.ingress
+                verify_requests.append(sum(n for host, n in ingress.requests.items() if host.startswith("one--")))
+                # The same without the MCP check: what verification adds to a rollout.
+                started = time.monotonic()
+                plain = manifest("plain", resourceGroup="shared-rg", environment="shared-env")
+                plain["spec"]["verify"] = {"enabled": False}
+                await env.create_all("bench", [plain])
+                done, _ = await env.wait_ready("bench", {"plain"}, started, 60)
+                unverified.append(done["plain"])
+                log(f"one #{run + 1}: Ready in {ready['one'] * 1000:.0f} ms (without the MCP check "
+                    f"{done['plain'] * 1000:.0f} ms), ARM {counts['arm_seconds'] * 1000:.0f} ms, "
+                    f"{counts['reads']:.0f} reads / {counts['writes']:.0f} writes, MCP check {verify_ms[-1]} ms in "
+                    f"{verify_requests[-1]} requests")
             finally:
                 await env.close()
     return {"total_seconds": summary(totals), "overhead_seconds": summary(overheads), "arm_reads": summary(reads),
-            "arm_writes": summary(writes)}
+            "arm_writes": summary(writes), "unverified_seconds": summary(unverified), "verify_ms": summary(verify_ms),
+            "verify_requests": summary(verify_requests)}
 
 
 ROTATED = 100  # Secrets whose value the secrets scenario changes once the fleet is Ready
@@ -437,7 +452,12 @@ def write_report(results: dict[str, Any], path: Path) -> None:
                   "| operator overhead (total - time inside ARM calls) | "
                   f"{fmt(one['overhead_seconds'], ' ms', 1000, 0)} | ≤ 100 ms median |",
                   f"| ARM reads | {fmt(one['arm_reads'], '', 1, 0)} | |",
-                  f"| ARM writes | {fmt(one['arm_writes'], '', 1, 0)} | |", ""]
+                  f"| ARM writes | {fmt(one['arm_writes'], '', 1, 0)} | |"]
+        if "verify_ms" in one:
+            lines += [f"| the same with `spec.verify.enabled: false` | {fmt(one['unverified_seconds'], ' ms', 1000, 0)} | |",
+                      f"| the MCP check (initialize + tools/list on the revision URL) | {fmt(one['verify_ms'], ' ms', 1, 0)}"
+                      f" in {fmt(one['verify_requests'], '', 1, 0)} HTTP requests | |"]
+        lines += [""]
     fleets = results.get("fleet", [])
     if fleets:
         lines += ["## 2. Fleet", "",

@@ -197,6 +197,15 @@ class Controller:
                                    spec.revision_history_limit, self.settings.poll_interval, self.settings.drift_interval)
         decided = planning.plan(desired, status, observed, generation, context)
         nxt, action = decided.status, decided.action
+        if isinstance(action, planning.VerifyMcp):  # a check reads, never writes: it runs even when suspended
+            if not await self.verify_revision(nxt, action, desired, spec.target.type, emit):
+                for kind, reason, message in decided.events:
+                    emit(kind, reason, message)
+                await self._save(uid, namespace, name, nxt)
+                return PassResult(decided.requeue_after, nxt)
+            # Passed: decide again on what the cloud showed, in this pass (no second read, no extra pass).
+            decided = planning.plan(desired, nxt, observed, generation, context)
+            nxt, action = decided.status, decided.action
         if action is not None and spec.suspend:
             planning.conditions_for(nxt, "suspended", "Suspended", f"spec.suspend is true: observing only; next step would be "
                                     f"{type(action).__name__.lower()}", generation, planning.now_iso())
@@ -228,9 +237,6 @@ class Controller:
             decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
         elif isinstance(action, planning.Retire):
             await target.retire(desired, action.revisions)
-        elif isinstance(action, planning.VerifyMcp):
-            passed = await self.verify_revision(nxt, action, desired, spec.target.type, emit)
-            decided.requeue_after = 0.0 if passed else decided.requeue_after  # passed: move traffic right away
         for kind, reason, message in decided.events:
             emit(kind, reason, message)
         await self._save(uid, namespace, name, nxt)
@@ -238,7 +244,7 @@ class Controller:
 
     async def verify_revision(self, status: McpDeploymentStatus, action: planning.VerifyMcp, desired: Desired,
                               target_type: str, emit: EventSink) -> bool:
-        """Runs the MCP handshake and records it on the revision; the next pass decides what follows."""
+        """Runs the MCP handshake and records it on the revision (the planner decides what follows); True if it passed."""
         record = next(r for r in status.revisions if r.number == action.number)
         attempt = min(float(desired.verify.timeout_seconds), CHECK_ATTEMPT_SECONDS)
         found = await self.checker.handshake(action.url, attempt, tuple(desired.verify.expected_tools))

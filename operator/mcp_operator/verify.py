@@ -12,6 +12,7 @@ private DNS, air-gapped clusters and simulated clouds; the TLS name checked stay
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -111,8 +112,7 @@ class Checker:
                 await response.aread()
                 refused.append((response.status_code, response.text.strip()[:200]))
 
-        context = ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else ssl.create_default_context()
-        return httpx2.AsyncClient(transport=_ResolvingTransport(self.resolver, context), timeout=timeout,
+        return httpx2.AsyncClient(transport=_ResolvingTransport(self.resolver, _tls(self.ca_bundle)), timeout=timeout,
                                   headers=dict(headers), follow_redirects=False,
                                   event_hooks={"response": [keep_refusals]})
 
@@ -140,6 +140,12 @@ class Checker:
                                                    f"but spec.verify.expectedTools also names {', '.join(missing)}",
                              found.protocol_version, found.server_name, found.server_version, tools, found.latency_ms)
         return found
+
+
+@functools.cache
+def _tls(ca_bundle: str | None) -> ssl.SSLContext:
+    """One TLS context per CA bundle, shared by every check: loading the CAs costs more than a handshake."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
 
 
 def _ms(started: float) -> int:

@@ -16,11 +16,12 @@ import pytest
 
 from armsim.testing import SimulatorThread
 from mcp_operator.api.models import McpDeploymentSpec
-from mcp_operator.contract import Connector, Observed, ObservedRevision, Phase, RevisionKey, Target, TransientError
+from mcp_operator.contract import MCP_HOST_REJECTED, Connector, Observed, ObservedRevision, Phase, RevisionKey, Target, TransientError
 from mcp_operator.reconcile import ownership
 from mcp_operator.reconcile.desired import Desired, resolve
 from mcp_operator.settings import Settings
 from mcp_operator.targets import registry
+from mcp_operator.verify import Checker, Resolver
 from tests.conftest import simulator_config
 
 T = TypeVar("T")
@@ -233,5 +234,26 @@ def test_owner_marks_tell_ours_from_foreign(cloud: Any) -> None:
         seen = await c.attempt(lambda: target.observe(theirs, detailed=True))
         assert seen.exists and ownership.claim(seen, theirs.owner) is ownership.Claim.FOREIGN
         assert seen.owner_marks.get("managed-by") == "terraform" and "conf-theirs" in seen.resource
+
+    run(scenario, cloud)
+
+
+def test_each_revision_answers_mcp_on_its_own_url(cloud: Any) -> None:
+    """What the MCP gate needs from a target: a URL per revision where that revision alone answers."""
+    async def scenario(c: Contract) -> None:
+        target, good, guarded, k1, k2 = await c.two_revisions("conf-mcp", "ghcr.io/acme/calc:1.0.0",
+                                                               "ghcr.io/acme/mcp-host-guard:2.0.0")
+        await c.attempt(lambda: target.create_revision(good, {}, k1, None))
+        seen = await c.until(good, serving(k1), "revision 1 to serve")
+        await c.attempt(lambda: target.create_revision(guarded, {}, k2, ours(seen, k1)[0].cloud_id))
+        seen = await c.until(guarded, phase_of(k2, Phase.READY), "revision 2 to be ready")
+        first, second = ours(seen, k1)[0], ours(seen, k2)[0]
+        assert first.url and second.url and first.url != second.url, "each revision has a URL of its own"
+        settings = Settings.from_env()
+        checker = Checker(Resolver.parse(settings.resolve), settings.ca_bundle)
+        passed = await checker.handshake(first.url, 10)
+        assert passed.ok and passed.server_name == "calc" and passed.server_version == "1.0.0"
+        refused = await checker.handshake(second.url, 10)
+        assert not refused.ok and refused.reason == MCP_HOST_REJECTED, "revision 2's URL reaches revision 2 alone"
 
     run(scenario, cloud)
