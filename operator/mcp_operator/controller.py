@@ -204,7 +204,9 @@ class Controller:
                 await self._save(uid, namespace, name, nxt)
                 return PassResult(decided.requeue_after, nxt)
             # Passed: decide again on what the cloud showed, in this pass (no second read, no extra pass).
+            earlier = decided.events
             decided = planning.plan(desired, nxt, observed, generation, context)
+            decided.events[:0] = earlier  # what the first decision found is still news
             nxt, action = decided.status, decided.action
         if action is not None and spec.suspend:
             planning.conditions_for(nxt, "suspended", "Suspended", f"spec.suspend is true: observing only; next step would be "

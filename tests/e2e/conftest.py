@@ -107,6 +107,10 @@ class Mcpd:
                                                 f"--field-selector=involvedObject.name={self.name}").stdout)
         return found["items"]  # type: ignore[no-any-return]
 
+    def wait_events(self, reason: str, timeout: float = 10) -> list[dict[str, Any]]:
+        """The Events of that reason, once there is one: kopf posts Events in the background, after the pass."""
+        return wait_until(lambda: [e for e in self.events() if e["reason"] == reason], timeout, f"a {reason} Event")
+
     def delete(self, wait: bool = True) -> None:
         self.cluster.kubectl("delete", "-n", self.namespace, "mcpd", self.name, f"--wait={'true' if wait else 'false'}",
                              "--timeout=60s", timeout=90)

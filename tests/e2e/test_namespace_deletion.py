@@ -64,7 +64,7 @@ def test_credentials_truly_gone_stall_the_deletion_until_abandoned(cluster: Clus
     wait_until(lambda: mcpd.condition("Stalled").get("reason") == "CredentialsMissing", 30, "Stalled CredentialsMissing")
     message = mcpd.condition("Stalled")["message"]
     assert "lost-identity" in message and "mcp.deploy.dev/abandon=true" in message
-    assert any(e["reason"] == "CredentialsMissing" and e["type"] == "Warning" for e in mcpd.events())
+    assert all(e["type"] == "Warning" for e in mcpd.wait_events("CredentialsMissing"))
     assert "calc-orphan" in _apps(cloud)
 
     cluster.kubectl("annotate", "-n", namespace, "mcpd", "calc-orphan", "mcp.deploy.dev/abandon=true")

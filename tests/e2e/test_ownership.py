@@ -39,7 +39,7 @@ def test_an_app_of_another_tool_is_refused_left_alone_and_never_deleted(
     assert "container app calc-terraform in resource group calc-terraform-rg" in stalled["message"]
     assert "managed-by=terraform" in stalled["message"] and "spec.adoptionPolicy: Adopt" in stalled["message"]
     assert "url" not in mcpd.status() and not mcpd.status().get("revisions")
-    warnings = [e for e in mcpd.events() if e["reason"] == "AdoptionRefused"]
+    warnings = mcpd.wait_events("AdoptionRefused")
     assert warnings and warnings[0]["type"] == "Warning"
     started = time.monotonic()
     mcpd.delete()  # deletionPolicy Delete (the default), yet the app is not ours to delete
@@ -56,7 +56,7 @@ def test_adoption_by_choice_takes_the_app_over_and_then_owns_it(
     mcpd.wait_ready()
     tags, image = cloud.app_tags_and_image("calc-adopted")
     assert image == "ghcr.io/acme/calc:2" and tags["mcp.deploy.dev/owner"] == f"{namespace}.calc-adopted"
-    adopting = [e for e in mcpd.events() if e["reason"] == "Adopting"]
+    adopting = mcpd.wait_events("Adopting")
     assert adopting and "no tags" in adopting[0]["message"]
     mcpd.delete()
     wait_until(lambda: "calc-adopted" not in cloud.call(lambda: {a.name for a in cloud.simulator.world.apps.values()}),
@@ -112,7 +112,7 @@ def test_recreated_after_a_retain_delete_it_serves_the_kept_revision_without_a_n
     assert cloud.revision_names("calc-again") == before, "no duplicate of the serving revision"
     later = [r.path for r in cloud.simulator.requests if "/containerApps/calc-again" in r.path and r.klass != "reads"][writes:]
     assert all(path.endswith("/deactivate") for path in later), f"no app write, only idle revisions retired: {later}"
-    assert any(e["reason"] == "HistoryRebuilt" for e in mcpd.events())
+    mcpd.wait_events("HistoryRebuilt")
 
     mcpd.apply(manifest("calc-again", image="ghcr.io/acme/calc:3", deletionPolicy="Retain"))
     wait_until(lambda: mcpd.is_ready() and mcpd.status()["revisionCounter"] == 3, 40, "revision 3")
