@@ -71,12 +71,13 @@ class RevisionKey:
         return self.number == number and full_hash.startswith(self.hash)
 
 
-# Why an MCP check failed (verify.py decides, the planner reacts): the first two will not change by waiting.
+# Why an MCP check failed (verify.py decides, the planner reacts); the definitive ones will not change by waiting.
 MCP_HOST_REJECTED = "McpHostRejected"
 MCP_TOOLS_MISSING = "McpToolsMissing"
 MCP_UNREACHABLE = "McpUnreachable"
 MCP_HANDSHAKE_FAILED = "McpHandshakeFailed"
-MCP_DEFINITIVE_FAILURES = (MCP_HOST_REJECTED, MCP_TOOLS_MISSING)
+MCP_UNAUTHORIZED = "McpUnauthorized"
+MCP_DEFINITIVE_FAILURES = (MCP_HOST_REJECTED, MCP_TOOLS_MISSING, MCP_UNAUTHORIZED)
 
 
 class Phase(enum.StrEnum):

@@ -249,7 +249,14 @@ class Controller:
         """Runs the MCP handshake and records it on the revision (the planner decides what follows); True if it passed."""
         record = next(r for r in status.revisions if r.number == action.number)
         attempt = min(float(desired.verify.timeout_seconds), CHECK_ATTEMPT_SECONDS)
-        found = await self.checker.handshake(action.url, attempt, tuple(desired.verify.expected_tools))
+        token = None
+        if desired.verify.token_secret_ref is not None:
+            ref = desired.verify.token_secret_ref
+            data, _ = await self.kube.secret_data(desired.namespace, ref.name)
+            if ref.key not in data:
+                raise SecretMissing(desired.namespace, ref.name, ref.key)
+            token = data[ref.key]
+        found = await self.checker.handshake(action.url, attempt, tuple(desired.verify.expected_tools), token)
         now = planning.now_iso()
         metrics.MCP_CHECKS.labels(target_type, "passed" if found.ok else found.reason).inc()
         metrics.MCP_CHECK_SECONDS.labels(target_type).observe(found.latency_ms / 1000)

@@ -29,6 +29,7 @@ from mcp.shared.exceptions import MCPError
 from .contract import MCP_HANDSHAKE_FAILED as HANDSHAKE_FAILED
 from .contract import MCP_HOST_REJECTED as HOST_REJECTED
 from .contract import MCP_TOOLS_MISSING as TOOLS_MISSING
+from .contract import MCP_UNAUTHORIZED as UNAUTHORIZED
 from .contract import MCP_UNREACHABLE as UNREACHABLE
 
 UPSTREAM_WORDS = ("upstream connect error", "no healthy upstream", "connection refused", "connection failure")
@@ -177,6 +178,9 @@ def classify(error: BaseException, url: str, timeout: float,
         if status in (502, 503, 504) and any(word in body.lower() for word in UPSTREAM_WORDS):
             return UNREACHABLE, (f"the ingress could not reach the server ({status} {body!r}) at {url}: a server bound "
                                  "to 127.0.0.1 is unreachable from outside its container; bind 0.0.0.0:$PORT")
+        if status == 401:
+            return UNAUTHORIZED, (f"the server at {url} requires authentication (HTTP 401 {body!r}): put a bearer token "
+                                  "in a Secret and name it in spec.verify.tokenSecretRef (or check that token)")
         if status == 404:
             return HANDSHAKE_FAILED, (f"nothing answers MCP at {url} (HTTP 404): set spec.verify.path to the server's "
                                       "MCP endpoint (pmcp serves /, other servers often /mcp)")

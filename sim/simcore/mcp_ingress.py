@@ -16,6 +16,7 @@ image reference contains    the server behind the ingress
                             answers 503 ``upstream connect error ... connection failure`` (Envoy's words)
 ``mcp-slow-start-<N>``      the same 503 for the first N seconds after the revision was created
 ``mcp-crash-after-<K>``     healthy for K requests, then the 503 of a server that is gone
+``mcp-auth-required``       healthy, but only with ``Authorization: Bearer sim-token`` (else 401)
 ==========================  ===========================================================================
 
 TLS: a certificate for ``*.<parent domain>`` of each requested name, issued on the fly by the simulator's
@@ -45,6 +46,7 @@ from .certs import CertificateAuthority
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+AUTH_TOKEN = "sim-token"  # noqa: S105 - a test fixture: what a server of an ``mcp-auth-required`` image accepts
 UPSTREAM_FAILURE = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 
 
@@ -167,6 +169,10 @@ class McpIngress:
         count = self.requests[host] = self.requests.get(host, 0) + 1
         if self._unreachable(backend, count):
             await PlainTextResponse(UPSTREAM_FAILURE, status_code=503)(scope, receive, send)
+            return
+        if "mcp-auth-required" in backend.image and headers.get(b"authorization") != f"Bearer {AUTH_TOKEN}".encode():
+            await PlainTextResponse("unauthorized", status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
             return
         if scope["path"] in ("/mcp", "/mcp/"):  # the SDK's default path, served too
             scope = {**scope, "path": "/", "raw_path": b"/"}

@@ -82,3 +82,17 @@ def test_expected_tools_and_the_off_switch(cluster: Cluster, cloud: SimulatorThr
     _serving_then_update(unchecked, "ghcr.io/acme/mcp-host-guard:1", verify={"enabled": False})
     wait_until(lambda: unchecked.is_ready() and unchecked.status()["revisionCounter"] == 2, 40, "unchecked traffic")
     assert "mcp" not in unchecked.status()["revisions"][-1]
+
+
+def test_a_server_that_requires_a_token_is_checked_with_the_one_named(cluster: Cluster, cloud: SimulatorThread,
+                                                                     operator: OperatorProcess, namespace: str) -> None:
+    locked = Mcpd(cluster, namespace, "calc-locked")
+    locked.apply(manifest("calc-locked", image="ghcr.io/acme/mcp-auth-required:1"))
+    assert "spec.verify.tokenSecretRef" in _stalled(locked, "McpUnauthorized")
+
+    cluster.kubectl("create", "secret", "generic", "-n", namespace, "calc-token", "--from-literal=token=sim-token")
+    opened = Mcpd(cluster, namespace, "calc-opened")
+    opened.apply(manifest("calc-opened", image="ghcr.io/acme/mcp-auth-required:1",
+                          verify={"tokenSecretRef": {"name": "calc-token", "key": "token"}}))
+    assert opened.wait_ready()["revisions"][-1]["mcp"]["result"] == "Passed"
+    assert "sim-token" not in str(opened.get()) + str(opened.events()), "the token is never shown"

@@ -40,6 +40,7 @@ def _check(result: str, reason: str | None = None, minutes_ago: int = 0) -> McpC
     (_check("Failed", "McpUnreachable", minutes_ago=5), "stall"),  # waited past spec.verify.timeoutSeconds
     (_check("Failed", "McpHostRejected"), "stall"),               # waiting will not change a Host guard
     (_check("Failed", "McpToolsMissing"), "stall"),
+    (_check("Failed", "McpUnauthorized"), "stall"),
 ])
 def test_traffic_moves_only_after_a_passed_check(cloud: Cloud, check: McpCheck | None, expected: str) -> None:
     want, status, serving, candidate = _rolling(cloud)
@@ -81,6 +82,7 @@ def test_the_path_is_appended_and_the_switch_turns_it_off(cloud: Cloud) -> None:
     ([(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure")],
      "McpUnreachable", "0.0.0.0:$PORT"),
     ([(404, "Not Found")], "McpHandshakeFailed", "spec.verify.path"),
+    ([(401, "unauthorized")], "McpUnauthorized", "spec.verify.tokenSecretRef"),
     ([(500, "boom")], "McpHandshakeFailed", "HTTP 500"),
     ([], "McpUnreachable", "within 10s"),
 ])

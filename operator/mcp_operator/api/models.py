@@ -213,6 +213,9 @@ class Verify(ApiModel):
     expected_tools: list[str] = Field(default_factory=list, max_length=100,
                                       description="Tools the server must list (deploy.toml [post_deploy_tests]); a "
                                                   "missing one fails the check.")
+    token_secret_ref: SecretKeySelector | None = Field(default=None,
+                                                       description="A bearer token for servers that require "
+                                                                   "authentication, sent as Authorization: Bearer.")
 
 
 class DeletionPolicy(enum.StrEnum):
