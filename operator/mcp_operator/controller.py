@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -114,9 +114,7 @@ class Controller:
         for ref in desired.secret_env:
             if ref.secret_name not in secrets:  # one read per Secret, however many of its keys are used
                 secrets[ref.secret_name], _ = await self.kube.secret_data(desired.namespace, ref.secret_name)
-            if ref.key not in secrets[ref.secret_name]:
-                raise SecretMissing(desired.namespace, ref.secret_name, ref.key)
-            values[ref.env_name] = secrets[ref.secret_name][ref.key]
+            values[ref.env_name] = _key(secrets[ref.secret_name], desired.namespace, ref.secret_name, ref.key)
         return values
 
     async def secrets_digest(self, desired: Desired, salt: str) -> str | None:
@@ -129,15 +127,19 @@ class Controller:
             if fingerprints is None:  # not delivered by the watch yet: read it, and let the watch keep it current
                 data, _ = await self.kube.secret_data(desired.namespace, ref.secret_name)
                 fingerprints = {k: fingerprint(v) for k, v in data.items()}
-            if ref.key not in fingerprints:
-                raise SecretMissing(desired.namespace, ref.secret_name, ref.key)
-            entries.append((ref.env_name, ref.secret_name, ref.key, fingerprints[ref.key]))
+            entries.append((ref.env_name, ref.secret_name, ref.key,
+                            _key(fingerprints, desired.namespace, ref.secret_name, ref.key)))
         return await self.secret_index.digest(salt, entries)
+
+    def known_status(self, body: dict[str, Any]) -> McpDeploymentStatus:
+        """The status this process last wrote for the resource, else the one its body carries."""
+        written = self.written.get(body["metadata"].get("uid", ""))
+        return written or McpDeploymentStatus.model_validate(body.get("status") or {})
 
     # ----- one pass ---------------------------------------------------------------------------------
     async def reconcile(self, body: dict[str, Any], emit: EventSink) -> PassResult:
         uid = body["metadata"].get("uid", "")
-        before = self.written.get(uid) or McpDeploymentStatus.model_validate(body.get("status") or {})
+        before = self.known_status(body)
         result = await self._reconcile_pass(body, emit)
         _account(uid, str((body.get("spec") or {}).get("target", {}).get("type", "")), before, result.status)
         return result
@@ -146,7 +148,7 @@ class Controller:
         meta = body["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
         generation = int(meta.get("generation", 0))
-        status = self.written.get(uid) or McpDeploymentStatus.model_validate(body.get("status") or {})
+        status = self.known_status(body)
         stamp = planning.now_iso()
 
         async def stalled(reason: str, message: str, requeue: float | None) -> PassResult:
@@ -253,9 +255,7 @@ class Controller:
         if desired.verify.token_secret_ref is not None:
             ref = desired.verify.token_secret_ref
             data, _ = await self.kube.secret_data(desired.namespace, ref.name)
-            if ref.key not in data:
-                raise SecretMissing(desired.namespace, ref.name, ref.key)
-            token = data[ref.key]
+            token = _key(data, desired.namespace, ref.name, ref.key)
         found = await self.checker.handshake(action.url, attempt, tuple(desired.verify.expected_tools), token)
         now = planning.now_iso()
         metrics.MCP_CHECKS.labels(target_type, "passed" if found.ok else found.reason).inc()
@@ -304,16 +304,16 @@ class Controller:
             emit("Warning", "Abandoned", note)
             return Deletion(done=True, notes=(note,))
         try:
-            if spec is None:
-                raise SpecError("spec", "does not validate")
-            desired = self.desired_of(spec, meta["name"], meta["namespace"])
+            desired = self.desired_of(spec, meta["name"], meta["namespace"]) if spec is not None else None
         except SpecError:
+            desired = None
+        if spec is None or desired is None:
             return Deletion(done=True, notes=("nothing was reconciled for this spec, so nothing to delete",))
         if spec.deletion_policy == "Retain":
             return Deletion(done=True, notes=("deletionPolicy is Retain: the cloud resources are left in place",))
         if spec.suspend:
             return Deletion(done=True, notes=("spec.suspend is true: the cloud resources are left in place",))
-        status = self.written.get(meta.get("uid", "")) or McpDeploymentStatus.model_validate(body.get("status") or {})
+        status = self.known_status(body)
         if not status.revisions and not status.created_infrastructure:
             # No write was ever intended (the intent is recorded before any): nothing in the cloud is ours.
             return Deletion(done=True, notes=("nothing was created in the cloud for this McpDeployment",))
@@ -338,6 +338,13 @@ class Controller:
         for note in deletion.notes:
             emit("Normal", "Deleting" if not deletion.done else "Deleted", note)
         return deletion
+
+
+def _key(data: Mapping[str, str], namespace: str, secret: str, key: str) -> str:
+    """One key of a Secret's data (values or fingerprints); a missing key is SecretMissing, naming it."""
+    if key not in data:
+        raise SecretMissing(namespace, secret, key)
+    return data[key]
 
 
 def _after(retry_after: float | None, default: float | None) -> float | None:

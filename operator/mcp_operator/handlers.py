@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import logging
 import secrets
@@ -15,7 +14,7 @@ from . import metrics
 from .api.models import GROUP, PLURAL, VERSION
 from .contract import TerminalError
 from .controller import CREDENTIALS_FINALIZER, Controller
-from .kube import Kube, session_for
+from .kube import Kube, decode_secret_data, session_for
 from .kubeconfig import login
 from .scope import Scope
 from .settings import Settings, positive_number
@@ -150,8 +149,8 @@ async def secret_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo,
     if controller is None:
         return
     meta = body["metadata"]
-    data = None if event.get("type") == "DELETED" else {
-        key: base64.b64decode(value).decode(errors="replace") for key, value in (body.get("data") or {}).items()}
+    # Any Secret of the namespace passes by, binary ones too: they are fingerprinted, never refused.
+    data = None if event.get("type") == "DELETED" else decode_secret_data(body.get("data"), errors="replace")
     controller.secret_index.seen(meta["namespace"], meta["name"], data,
                                  protected=CREDENTIALS_FINALIZER in (meta.get("finalizers") or []))
 

@@ -50,6 +50,11 @@ def status_patch(status: McpDeploymentStatus) -> dict[str, Any]:
     return {"status": body}
 
 
+def decode_secret_data(data: dict[str, str] | None, errors: str = "strict") -> dict[str, str]:
+    """A Secret's ``data`` (base64, as the API returns it) as text."""
+    return {key: base64.b64decode(value).decode(errors=errors) for key, value in (data or {}).items()}
+
+
 def _object_path(namespace: str, name: str, kind: str = PLURAL) -> str:
     if kind == "secrets":
         return f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}"
@@ -157,5 +162,4 @@ class Kube:
         secret = await self._request("GET", _object_path(namespace, name, "secrets"))
         if secret is None:
             raise SecretMissing(namespace, name)
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
-        return data, str(secret["metadata"]["resourceVersion"])
+        return decode_secret_data(secret.get("data")), str(secret["metadata"]["resourceVersion"])

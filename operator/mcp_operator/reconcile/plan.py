@@ -362,9 +362,14 @@ def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: 
     message = f"revision {candidate.number} ({candidate.name}) failed the MCP check: {check.message}{still}"
     conditions_for(nxt, "stalled", reason, message, generation, stamp)
     result.requeue_after = context.drift_interval
-    if not any(c.type == STALLED and c.status == "True" and c.reason == reason for c in status.conditions):
+    if not _stalled_for(status, reason):
         result.events.append(("Warning", reason, message))
     return result
+
+
+def _stalled_for(status: McpDeploymentStatus, reason: str) -> bool:
+    """Whether the resource already was Stalled for this reason (its Warning was given then, not to repeat)."""
+    return any(c.type == STALLED and c.status == "True" and c.reason == reason for c in status.conditions)
 
 
 def _seconds_since(when: str, now: datetime | None) -> float:
@@ -377,7 +382,7 @@ def _refuse(nxt: McpDeploymentStatus, status: McpDeploymentStatus, reason: str, 
     nxt.pending = None
     conditions_for(nxt, "stalled", reason, message, generation, stamp)
     result = Plan(nxt, requeue_after=drift_interval)
-    if not any(c.type == STALLED and c.status == "True" and c.reason == reason for c in status.conditions):
+    if not _stalled_for(status, reason):
         result.events.append(("Warning", reason, message))
     return result
 

@@ -236,7 +236,7 @@ class ContainerAppsTarget:
         shallow = bodies.shallow_observed(body, drift, where.resource_group)
         if not detailed and shallow.facts.get("provisioningState") != "Failed":
             return shallow  # one read: enough to follow a first rollout or to check an idle resource
-        if not ownership.may_delete(shallow, desired.owner):
+        if ownership.claim(shallow, desired.owner) is not ownership.Claim.OURS:
             return shallow  # not ours (yet): its revisions are none of our business
         revisions = [r.as_dict() async for r in self._revisions(desired)]
         return bodies.observed_from(body, revisions, drift, where.resource_group)
