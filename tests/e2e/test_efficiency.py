@@ -62,3 +62,26 @@ def test_an_idle_resource_writes_nothing_anywhere(cluster: Cluster, operator: Op
     mcpd.apply(manifest("idle", image="ghcr.io/acme/calc:2"))
     wait_until(lambda: scrape_metrics(METRICS_PORT).get(STATUS_PATCHES, 0) > patches_before, what="a status patch after a change")
     mcpd.wait_ready()
+
+
+def test_checks_and_drift_corrections_are_counted(cluster: Cluster, operator: OperatorProcess, cloud: SimulatorThread,
+                                                  namespace: str) -> None:
+    passed = 'mcp_verifications_total{outcome="passed",target="azure-container-apps"}'
+    traffic = 'mcp_drift_corrections_total{kind="traffic",target="azure-container-apps"}'
+    before = scrape_metrics(METRICS_PORT)
+    mcpd = Mcpd(cluster, namespace, "counted")
+    mcpd.apply(manifest("counted"))
+    first = mcpd.wait_ready()["servingRevision"]
+    mcpd.apply(manifest("counted", image="ghcr.io/acme/calc:2"))
+    wait_until(lambda: mcpd.is_ready() and mcpd.status()["revisionCounter"] == 2, 30, "revision 2")
+    assert scrape_metrics(METRICS_PORT).get(passed, 0) - before.get(passed, 0) == 2, "one check per new revision"
+
+    world, sub = cloud.simulator.world, cloud.info["subscriptionId"]
+
+    def send_traffic_back() -> None:  # someone moves traffic behind the operator's back
+        app = world.app(sub, "counted-rg", "counted")
+        app.body["properties"]["configuration"]["ingress"]["traffic"] = [{"revisionName": first, "weight": 100}]
+
+    cloud.call(send_traffic_back)
+    wait_until(lambda: scrape_metrics(METRICS_PORT).get(traffic, 0) - before.get(traffic, 0) >= 1, 15,
+               "the traffic correction to be counted")
