@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from mcp_operator.concurrency import PassSlots, leave_place
+from mcp_operator.pacing import ThrottlePacer
 from mcp_operator.settings import Settings
-from mcp_operator.targets.azure_container_apps.target import ThrottlePacer
 
 
 async def started(slots: PassSlots, log: list[str], name: str, release: asyncio.Event, leave: bool = False) -> None:
@@ -80,7 +80,7 @@ async def test_a_cancelled_pass_gives_its_place_back() -> None:
 
 
 async def test_a_pass_held_back_by_the_throttle_pacer_lets_others_run_meanwhile() -> None:
-    pacer, slots, log = ThrottlePacer(), PassSlots(1), []
+    pacer, slots, log = ThrottlePacer({"reads": 25.0, "writes": 10.0, "deletes": 10.0}), PassSlots(1), []
     pacer.throttled("writes", 0.3)  # ARM said: no writes for 0.3 s
 
     async def writer() -> None:

@@ -14,7 +14,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from azure.core.credentials_async import AsyncTokenCredential
@@ -32,7 +32,6 @@ from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from ... import metrics
-from ...concurrency import leave_place
 from ...contract import (
     CREATED_BY_TAG,
     OPERATOR_NAME,
@@ -45,6 +44,7 @@ from ...contract import (
     TerminalError,
     TransientError,
 )
+from ...pacing import ThrottlePacer
 from ...reconcile import ownership
 from ...reconcile.desired import Desired
 from ...settings import proxies_configured
@@ -104,33 +104,6 @@ def classify(error: Exception) -> Exception:
     return error
 
 
-class ThrottlePacer:
-    """Shares ARM's throttling verdict among all resources of one subscription and identity.
-
-    After a 429 no request of that class (reads, writes, deletes) is sent before its Retry-After, and the
-    waiting ones then go out spaced at ARM's documented refill rate instead of all at once: a fleet
-    that hits the bucket drains it at the rate it refills rather than in storms of rejected requests.
-    """
-
-    REFILL_PER_SECOND: ClassVar[dict[str, float]] = {"reads": 25.0, "writes": 10.0, "deletes": 10.0}
-
-    def __init__(self) -> None:
-        self._blocked_until = dict.fromkeys(self.REFILL_PER_SECOND, 0.0)
-        self._next_slot = dict.fromkeys(self.REFILL_PER_SECOND, 0.0)
-
-    async def admit(self, klass: str) -> None:
-        now = time.monotonic()
-        if now >= self._blocked_until[klass]:
-            return
-        slot = max(self._blocked_until[klass], self._next_slot[klass])
-        self._next_slot[klass] = slot + 1 / self.REFILL_PER_SECOND[klass]
-        leave_place()  # others' passes go on while this one waits its turn
-        await asyncio.sleep(slot - now)
-
-    def throttled(self, klass: str, retry_after: float) -> None:
-        self._blocked_until[klass] = max(self._blocked_until[klass], time.monotonic() + retry_after)
-
-
 class _RetryButNotThrottling(AsyncRetryPolicy):  # type: ignore[type-arg]
     """azure-core's retries for dropped connections and 5xx; 429s go to the ThrottlePacer, which paces them."""
 
@@ -175,7 +148,8 @@ class ContainerAppsTarget:
                                            **session.options())
         self.resources = ResourceManagementClient(credential, subscription_id, retry_policy=_RetryButNotThrottling(), **options,
                                                   **session.options())
-        self.pacer = ThrottlePacer()
+        # ARM's documented refill rates per subscription and class of request.
+        self.pacer = ThrottlePacer({"reads": 25.0, "writes": 10.0, "deletes": 10.0})
         self.throttle_patience = 120.0  # seconds one call may wait out throttling before the pass gives up
         self.credential = credential
         # Shared infrastructure (provider registration, resource group, environment) is checked by one resource at
