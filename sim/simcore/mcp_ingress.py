@@ -54,6 +54,7 @@ UPSTREAM_FAILURE = "upstream connect error or disconnect/reset before headers. r
 class Backend:
     image: str
     created: float  # when the revision was created (time.time())
+    refusal: tuple[int, str] | None = None  # the cloud's own answer before any server is reached (e.g. 403 of a URL policy)
 
 
 Lookup = Callable[[str], Backend | None]  # host name (no port) -> what serves it, or None
@@ -165,6 +166,10 @@ class McpIngress:
         backend = self.lookup(host)
         if backend is None:
             await PlainTextResponse(f"no app answers at {host}", status_code=404)(scope, receive, send)
+            return
+        if backend.refusal is not None:
+            status, text = backend.refusal
+            await PlainTextResponse(text, status_code=status)(scope, receive, send)
             return
         count = self.requests[host] = self.requests.get(host, 0) + 1
         if self._unreachable(backend, count):
