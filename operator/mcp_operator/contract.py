@@ -96,6 +96,8 @@ class ObservedRevision:
     message: str | None = None  # why it failed, in the cloud's words
     created: str | None = None
     url: str | None = None  # where this revision alone answers (for the MCP check before traffic), if it can
+    # The cloud has it, but create_revision did not finish what comes with it (e.g. its own URL): call it again.
+    unfinished: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,9 @@ class Capabilities:
     idle_revisions_cost: bool  # whether a revision without traffic is billed until retired
     standby_revisions: int = 0  # idle revisions kept running for an instant rollback (when idle ones cost)
     has_revisions: bool = True  # False: each change replaces the deployment, and a rollback redeploys
+    # Revisions the history no longer holds are deleted (retire): they count against a quota, and a rollback by
+    # spec edit cannot reach them anyway.
+    deletes_beyond_history: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,7 +210,8 @@ class Target(Protocol):
         ...
 
     async def retire(self, desired: Desired, cloud_ids: tuple[str, ...]) -> None:
-        """Stops paying for revisions that have no traffic (only asked where idle revisions cost)."""
+        """Stops paying for revisions that have no traffic (where idle revisions cost), or deletes those beyond the
+        history (where the target ``deletes_beyond_history``)."""
         ...
 
     async def delete(self, desired: Desired) -> Deletion:

@@ -9,7 +9,7 @@ they drift.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -64,8 +64,8 @@ class Target(ApiModel):
     ]})
 
     type: TargetType = Field(description="The cloud target: azure-container-apps, aws-lambda, google-cloud-run, "
-                                         "cloudflare-workers or pmcp-run. Only azure-container-apps is reconciled today; "
-                                         "the others are accepted and reported Stalled (TargetNotSupported).")
+                                         "cloudflare-workers or pmcp-run. azure-container-apps and aws-lambda are reconciled "
+                                         "today; the others are accepted and reported Stalled (TargetNotSupported).")
 
 
 class SecretKeySelector(ApiModel):
@@ -90,7 +90,7 @@ class EnvVar(ApiModel):
     ]})
 
     name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
-                      description="Variable name. PORT is reserved: the operator sets it to azure.targetPort.")
+                      description="Variable name. PORT is reserved: the operator sets it (azure.targetPort, aws.port).")
     value: str | None = Field(default=None, max_length=32768, description="A literal value (not secret).")
     value_from: EnvVarSource | None = Field(default=None, description="Take the value from a Secret key instead.")
 
@@ -112,7 +112,7 @@ class Server(ApiModel):
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         _rule("!has(self.env) || !self.env.exists(e, e.name == 'PORT')",
-              "server.env must not set PORT: the operator sets PORT to azure.targetPort so server and ingress agree",
+              "server.env must not set PORT: the operator sets PORT (azure.targetPort, aws.port) so server and ingress agree",
               field_path=".env"),
         _rule("!has(self.name) || !self.name.contains('--')", "server.name must not contain '--' (Container Apps naming rules)",
               field_path=".name"),
@@ -160,13 +160,47 @@ class Azure(ApiModel):
     max_replicas: int = Field(default=10, ge=1, le=1000, description="Maximum replicas (default 10).")
 
 
-class Aws(ApiModel):
-    """AWS Lambda settings, as `[aws]` and the Lambda keys of `[server]` in deploy.toml (target not reconciled yet)."""
+class AwsS3Code(ApiModel):
+    """A zip package in S3: the `bootstrap` that cargo-pmcp builds for a `provided.al2023` function."""
 
-    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", description="AWS region, e.g. us-east-1.")
-    account_id: str | None = Field(default=None, pattern=r"^[0-9]{12}$", description="AWS account id (12 digits).")
+    bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$", description="S3 bucket.")
+    key: str = Field(min_length=1, max_length=1024, description="Object key of the zip.")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
+                               description="Hex SHA-256 of the zip. Pins the revision to these bytes (Lambda refuses to "
+                                           "publish other code); without it the operator reads the object to hash it.")
+
+
+class Aws(ApiModel):
+    """AWS Lambda settings, as `[aws]` and the Lambda keys of `[server]` in deploy.toml.
+
+    Each revision is a published Lambda version; traffic is the alias `live`, reached through its function URL.
+    The code is either `server.image` (a container image in ECR; an HTTP server needs the Lambda Web Adapter in
+    the image) or `aws.s3` (a zip)."""
+
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$",
+                               description="AWS region, e.g. us-east-1 (default: the operator's AWS_REGION).")
+    account_id: str | None = Field(default=None, pattern=r"^[0-9]{12}$", description="AWS account id (12 digits), for "
+                                                                                       "the execution role's ARN.")
     memory_mb: int = Field(default=512, ge=128, le=10240, description="Lambda memory in MB (default 512).")
     timeout_seconds: int = Field(default=30, ge=1, le=900, description="Lambda timeout in seconds (default 30).")
+    s3: AwsS3Code | None = Field(default=None, description="A zip in S3 instead of server.image.")
+    runtime: str = Field(default="provided.al2023", pattern=r"^[a-z0-9.]+$",
+                         description="Runtime of a zip package (default provided.al2023, what cargo-pmcp targets).")
+    handler: str = Field(default="bootstrap", min_length=1, max_length=128, description="Handler of a zip package.")
+    architecture: Literal["x86_64", "arm64"] | None = Field(default=None,
+                                     description="x86_64 or arm64 (default: arm64 for a zip, as cargo-pmcp builds it; "
+                                                 "x86_64 for an image).")
+    execution_role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$",
+                                           description="The function's execution role. Default: a role the operator "
+                                                       "creates (<function>-mcp-exec) with only the basic logging policy, "
+                                                       "tagged as its own, and deletes with the function.")
+    url_auth_type: Literal["NONE", "AWS_IAM"] = Field(default="NONE",
+                               description="Function URL auth: NONE (public; the server does its own OAuth) or AWS_IAM "
+                                           "(callers sign with SigV4; the MCP check is then skipped).")
+    invoke_mode: Literal["BUFFERED", "RESPONSE_STREAM"] = Field(default="BUFFERED",
+                             description="BUFFERED, or RESPONSE_STREAM for servers that stream (SSE).")
+    port: int = Field(default=8080, ge=1, le=65535,
+                      description="The port the server listens on inside the function (PORT and AWS_LWA_PORT).")
 
 
 class Gcp(ApiModel):
@@ -193,9 +227,10 @@ class SecretReference(ApiModel):
 
 
 class Credentials(ApiModel):
-    """Cloud credentials for this resource. The Secret holds AZURE_TENANT_ID and AZURE_CLIENT_ID, plus either
-    AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN. Without it the operator's own identity is used
-    (DefaultAzureCredential: workload identity on AKS)."""
+    """Cloud credentials for this resource. Without it the operator's own identity is used (workload identity).
+    azure-container-apps: the Secret holds AZURE_TENANT_ID and AZURE_CLIENT_ID, plus either AZURE_CLIENT_SECRET or
+    AZURE_FEDERATED_TOKEN. aws-lambda: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for
+    temporary keys)."""
 
     secret_ref: SecretReference = Field(description="The Secret with the credential.")
 
@@ -237,6 +272,9 @@ class McpDeploymentSpec(ApiModel):
               field_path=".server.image", reason="FieldValueRequired"),
         _rule("!has(self.azure) || self.target.type == 'azure-container-apps'",
               "spec.azure applies only to target.type azure-container-apps", field_path=".azure"),
+        _rule("self.target.type != 'aws-lambda' || (has(self.server.image) != (has(self.aws) && has(self.aws.s3)))",
+              "aws-lambda needs exactly one of server.image (a container image in ECR) and aws.s3 (a zip in S3)",
+              field_path=".server.image"),
         _rule("!has(self.aws) || self.target.type == 'aws-lambda'", "spec.aws applies only to target.type aws-lambda",
               field_path=".aws"),
         _rule("!has(self.gcp) || self.target.type == 'google-cloud-run'",
@@ -354,6 +392,18 @@ class AzureStatus(ApiModel):
     provisioning_state: str | None = Field(default=None, description="The app's provisioningState in ARM.")
 
 
+class AwsStatus(ApiModel):
+    """What the Lambda target resolved and saw: the function, its alias and Lambda's word for their state."""
+
+    region: str | None = None
+    function_name: str | None = None
+    function_arn: str | None = None
+    alias: str | None = Field(default=None, description="The alias that receives traffic (live).")
+    execution_role_arn: str | None = None
+    state: str | None = Field(default=None, description="The function's State ($LATEST).")
+    last_update_status: str | None = Field(default=None, description="LastUpdateStatus of $LATEST.")
+
+
 class TrafficTarget(ApiModel):
     """One revision's share of traffic, as the cloud routes it now (Knative's status.traffic)."""
 
@@ -372,6 +422,7 @@ class McpDeploymentStatus(ApiModel):
     url: str | None = Field(default=None, description="The MCP endpoint: https://<fqdn>/.")
     traffic: list[TrafficTarget] = Field(default_factory=list, description="How traffic is split now, by revision.")
     azure: AzureStatus | None = Field(default=None, description="Container Apps' own facts (target azure-container-apps).")
+    aws: AwsStatus | None = Field(default=None, description="Lambda's own facts (target aws-lambda).")
     latest_revision: str | None = Field(default=None, description="The newest revision created for the current spec.")
     serving_revision: str | None = Field(default=None, description="The revision that receives 100% of traffic.")
     revision_counter: int = Field(default=0, description="The last revision number handed out.")
@@ -388,7 +439,7 @@ class McpDeploymentStatus(ApiModel):
 
 
 # status.<section> of each target: the same key as its spec section.
-TARGET_STATUS_SECTIONS = ("azure",)
+TARGET_STATUS_SECTIONS = ("azure", "aws")
 
 
 def set_target_status(status: McpDeploymentStatus, section: str, facts: dict[str, Any]) -> None:

@@ -258,6 +258,12 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
             result.events.append(("Warning", "RevisionFailed", f"revision {candidate.number} failed: {candidate.message}"))
         return result
 
+    found = _observed_for(candidate, observed)
+    if found is not None and found.unfinished:
+        # In the cloud, but what comes with it is not (a process stopped between two writes): finish it.
+        result.action = Create(RevisionKey(candidate.number, candidate.hash), serving)
+        return progressing("CreatingRevision", f"finishing revision {candidate.number} ({candidate.name})")
+
     if candidate.state == "Provisioning":
         return progressing("RevisionProvisioning", f"revision {candidate.number} ({candidate.name}) is provisioning")
 
@@ -290,7 +296,9 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
                    + (f" at {nxt.url}" if nxt.url else ""), generation, stamp)
     if extra:
         result.action = Retire(extra)
-        result.events.append(("Normal", "DeactivatingRevisions", "deactivating revisions no longer needed: " + ", ".join(extra)))
+        verb = "deactivating" if context.capabilities.idle_revisions_cost else "deleting"
+        result.events.append(("Normal", "DeactivatingRevisions" if context.capabilities.idle_revisions_cost else
+                              "DeletingRevisions", f"{verb} revisions no longer needed: " + ", ".join(extra)))
         result.requeue_after = poll_interval
         return result
     was_ready = any(c.type == READY and c.status == "True" for c in status.conditions)
@@ -389,8 +397,15 @@ def _refuse(nxt: McpDeploymentStatus, status: McpDeploymentStatus, reason: str, 
 
 def _idle_to_retire(status: McpDeploymentStatus, serving: RevisionRecord, observed: Observed,
                     capabilities: Capabilities) -> tuple[str, ...]:
-    """Revisions without traffic that still cost money, beyond the standby ones kept for a quick rollback."""
-    if not capabilities.idle_revisions_cost or not observed.complete:
+    """Revisions without traffic that still cost money, beyond the standby ones kept for a quick rollback; or, where
+    the target deletes what the history no longer holds, our revisions without traffic that it does not hold."""
+    if not observed.complete:
+        return ()
+    if capabilities.deletes_beyond_history:
+        kept = {r.name.lower() for r in status.revisions if r.name and r.state != "Gone"}
+        return tuple(r.cloud_id for r in observed.revisions if r.key is not None and r.percent == 0
+                     and r.cloud_id.lower() not in kept and r.phase is not Phase.FAILED)
+    if not capabilities.idle_revisions_cost:
         return ()
     standby = [r.name for r in reversed(status.revisions) if r.name != serving.name and r.state == "Ready"]
     keep = {serving.name.lower(), *(name.lower() for name in standby[:capabilities.standby_revisions])}

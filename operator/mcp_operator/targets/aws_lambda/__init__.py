@@ -1,0 +1,8 @@
+"""AWS Lambda: each revision a published version of one function, traffic the alias ``live`` behind its function URL."""
+
+from .connect import TYPE, LambdaConnector
+
+connector = LambdaConnector
+QUIET_LOGGERS = ("botocore", "aiobotocore")  # credential and retry chatter at INFO
+
+__all__ = ["QUIET_LOGGERS", "TYPE", "connector"]
