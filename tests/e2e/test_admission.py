@@ -107,3 +107,35 @@ def test_valid_non_azure_target_without_image_is_accepted(cluster: Cluster) -> N
     del body["spec"]["server"]["image"]
     code, stderr = _apply(cluster, "default", body)
     assert code == 0, stderr
+
+
+def _lambda(name: str, **aws: Any) -> dict[str, Any]:
+    body = manifest(name)
+    body["spec"]["target"]["type"] = "aws-lambda"
+    body["spec"]["aws"] = {"region": "us-east-1", **aws}
+    return body
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"s3": {"bucket": "builds", "key": "calc.zip"}}, "spec.server.image", "exactly one of server.image"),
+    ({"urlAuthType": "PUBLIC"}, "spec.aws.urlAuthType", "Unsupported value"),
+    ({"invokeMode": "STREAM"}, "spec.aws.invokeMode", "Unsupported value"),
+    ({"architecture": "ppc64"}, "spec.aws.architecture", "Unsupported value"),
+    ({"executionRoleArn": "my-role"}, "spec.aws.executionRoleArn", "should match"),
+    ({"s3": {"bucket": "Builds_Upper", "key": "k"}}, "spec.aws.s3.bucket", "should match"),
+    ({"s3": {"bucket": "builds", "key": "k", "sha256": "abc"}}, "spec.aws.s3.sha256", "should match"),
+])
+def test_lambda_rules_are_enforced_at_admission(cluster: Cluster, change: dict[str, Any], field: str, message: str) -> None:
+    code, stderr = _apply(cluster, "default", _lambda("bad-fn", **change))
+    assert code != 0 and field in stderr and message in stderr, stderr
+
+
+def test_a_lambda_zip_needs_no_image_and_an_image_needs_no_zip(cluster: Cluster) -> None:
+    zipped = _lambda("zip-fn", s3={"bucket": "builds", "key": "calc/bootstrap.zip"})
+    del zipped["spec"]["server"]["image"]
+    assert _apply(cluster, "default", zipped)[0] == 0
+    assert _apply(cluster, "default", _lambda("image-fn"))[0] == 0
+    neither = _lambda("neither-fn")
+    del neither["spec"]["server"]["image"]
+    code, stderr = _apply(cluster, "default", neither)
+    assert code != 0 and "exactly one of server.image" in stderr

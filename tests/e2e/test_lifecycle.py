@@ -303,12 +303,12 @@ def test_missing_secret_stalls_with_a_message_naming_it(cluster: Cluster, cloud:
 
 
 def test_unsupported_target_is_stalled_with_a_clear_message(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
-    mcpd = Mcpd(cluster, namespace, "lambda-one")
-    body = manifest("lambda-one")
-    body["spec"]["target"]["type"] = "aws-lambda"
+    mcpd = Mcpd(cluster, namespace, "run-one")
+    body = manifest("run-one")
+    body["spec"]["target"]["type"] = "google-cloud-run"
     mcpd.apply(body)
     stalled = wait_until(lambda: mcpd.condition("Stalled").get("status") == "True" and mcpd.condition("Stalled"), 20, "Stalled")
-    assert stalled["reason"] == "TargetNotSupported" and "aws-lambda" in stalled["message"]
+    assert stalled["reason"] == "TargetNotSupported" and "google-cloud-run" in stalled["message"]
 
 
 def test_suspended_resource_makes_no_writes(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
