@@ -190,7 +190,7 @@ class World:
     def role_body(self, role: Role) -> JSON:
         return {"Path": "/", "RoleName": role.name, "RoleId": role.role_id, "Arn": role.arn,
                 "CreateDate": datetime.fromtimestamp(role.created, UTC), "AssumeRolePolicyDocument": role.trust,
-                "Tags": role.tags or None}
+                "MaxSessionDuration": 3600, "RoleLastUsed": {}, "Tags": role.tags or None}
 
     def _assumable(self, role_arn: str) -> None:
         name = role_arn.rsplit("/", 1)[-1]
@@ -251,7 +251,7 @@ class World:
             if failure:
                 function.state, function.state_reason = "Failed", (failure.message, failure.code)
             else:
-                function.state, function.state_reason = "Active", None
+                function.state, function.state_reason, function.update_status = "Active", None, "Successful"
         self.schedule.later("function.create", settle)
         return function
 
@@ -350,6 +350,9 @@ class World:
         body.setdefault("Timeout", 3)
         body.setdefault("Architectures", ["x86_64"])
         body.setdefault("LoggingConfig", {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{function.name}"})
+        body.setdefault("EphemeralStorage", {"Size": 512})
+        body.setdefault("TracingConfig", {"Mode": "PassThrough"})
+        body.setdefault("SnapStart", {"ApplyOn": "None", "OptimizationStatus": "Off"})
         if state_reason:
             body["StateReason"], body["StateReasonCode"] = state_reason
         if update_reason:
