@@ -11,7 +11,8 @@ PYTEST_ARGS ?=
 .PHONY: help install envtest helm generate lint test unit contract e2e demo sim bench clean
 
 help:
-	@echo "make demo      run the operator end to end on a local control plane and ARM simulator"
+	@echo "make demo      run the operator end to end on a local control plane and a cloud simulator"
+	@echo "               (TARGET=aws-lambda for Lambda; default azure-container-apps)"
 	@echo "make test      install everything needed and run the whole test suite"
 	@echo "make envtest   obtain kube-apiserver, etcd and kubectl (prints their directory)"
 	@echo "make sim       run the ARM simulator on its own"
@@ -54,7 +55,7 @@ e2e: $(STAMP) envtest helm
 	$(BIN)/python -m pytest tests/controlplane tests/e2e $(PYTEST_ARGS)
 
 demo: $(STAMP) envtest
-	$(BIN)/python -m demo
+	$(BIN)/python -m demo $(TARGET)
 
 sim: $(STAMP)
 	$(BIN)/python -m armsim $(SIM_ARGS)

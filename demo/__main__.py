@@ -1,8 +1,9 @@
-"""`make demo`: the whole McpDeployment lifecycle on a local control plane, with the ARM simulator as Azure.
+"""`make demo [TARGET=aws-lambda]`: the whole McpDeployment lifecycle on a local control plane, with a cloud
+simulator (Azure Container Apps by default).
 
-Starts etcd + kube-apiserver, the simulator and the operator (a real process), then deploys
-examples/calculator.yaml, updates its image, shows the history, rolls back by editing the spec,
-and deletes it, narrating each step. Takes about a minute.
+Starts etcd + kube-apiserver, the target's simulator and the operator (a real process), then deploys the
+example of that target (examples/*.yaml), updates its image, shows the history, rolls back by editing the
+spec, and deletes it, narrating each step. Takes about a minute.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from typing import Any
 
 import yaml
 
-from armsim import SimulatorConfig
-from armsim.__main__ import default_openapi
-from armsim.testing import running_simulator
+import harnesses
 from localcluster import LocalControlPlane
 from localcluster.operator import OperatorProcess, operator_environment
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "examples" / "calculator.yaml"
+DEFAULT_TARGET = "azure-container-apps"
 STARTED = time.monotonic()
 
 
@@ -77,9 +76,11 @@ class Demo:
 
     def history(self) -> None:
         status = self.get()["status"]
-        rows = [f"{'REV':<4}{'NAME':<40}{'IMAGE':<42}{'STATE':<10}{'TRAFFIC':<9}MCP CHECK"]
-        rows += [f"{r['number']:<4}{r['name']:<40}{r['image']:<42}{r['state']:<10}{str(r['trafficWeight']) + '%':<9}"
-                 f"{_check(r.get('mcp'))}" for r in status["revisions"]]
+        name_width = max(len("NAME"), *(len(r["name"]) for r in status["revisions"])) + 2
+        image_width = max(len("IMAGE"), *(len(r["image"]) for r in status["revisions"])) + 2
+        rows = [f"{'REV':<4}{'NAME':<{name_width}}{'IMAGE':<{image_width}}{'STATE':<10}{'TRAFFIC':<9}MCP CHECK"]
+        rows += [f"{r['number']:<4}{r['name']:<{name_width}}{r['image']:<{image_width}}{r['state']:<10}"
+                 f"{str(r['trafficWeight']) + '%':<9}{_check(r.get('mcp'))}" for r in status["revisions"]]
         show("\n".join(rows))
 
 
@@ -91,8 +92,18 @@ def _check(mcp: dict[str, Any] | None) -> str:
     return f"failed: {mcp['reason']}"
 
 
+def example_for(target_type: str) -> tuple[Path, dict[str, Any]]:
+    """The example resource of that target: the file under examples/ whose spec.target.type it is."""
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        if body.get("spec", {}).get("target", {}).get("type") == target_type:
+            return path, body
+    raise SystemExit(f"no example in examples/ for target {target_type}")
+
+
 def main() -> None:
-    sample = yaml.safe_load(SAMPLE.read_text())
+    target_type = (sys.argv[1] if len(sys.argv) > 1 else "") or DEFAULT_TARGET
+    path, sample = example_for(target_type)
     name = sample["metadata"]["name"]
     say("starting a local Kubernetes control plane (etcd + kube-apiserver, TLS, RBAC)")
     plane = LocalControlPlane()
@@ -102,29 +113,29 @@ def main() -> None:
         say(f"  kube-apiserver {server} at {cluster.server}")
         cluster.apply_crds(ROOT / "crds")
         say("  installed the McpDeployment CRD (crds/)")
-        latency = {"provider.register": 1.0, "environment.create": 2.0, "containerApp.create": 2.0,
-                   "containerApp.update": 2.0, "containerApp.delete": 1.0, "environment.delete": 1.0,
-                   "resourceGroup.delete": 1.0, "revision.activate": 0.5}
-        config = SimulatorConfig(openapi=default_openapi(), retry_after=1, latency=latency)
-        with running_simulator(config) as sim:
-            say(f"started the Azure Resource Manager simulator at {sim.info['armEndpoint']} (Azure is not reachable here)")
+        sim = harnesses.start(target_type, pace="demo")
+        try:
+            say(f"started the {sim.cloud_name()} simulator at {sim.simulator.endpoint} (the cloud is not reachable here)")
             logs = Path(tempfile.mkdtemp(prefix="mcp-demo-")) / "operator.log"
             operator = OperatorProcess(operator_environment(cluster, sim.operator_environment(), MCP_POLL_INTERVAL="1"), logs).start()
             say(f"started mcp-operator (logs: {logs})")
             try:
-                run(cluster, sim, sample, name)
+                run(cluster, sim, sample, name, path.relative_to(ROOT))
             finally:
                 operator.stop()
             counts = sim.simulator.counts()
-            say(f"ARM calls for the whole demo: {counts['reads']} reads, {counts['writes']} writes, {counts['deletes']} deletes")
+            say(f"cloud API calls for the whole demo: {counts['reads']} reads, {counts['writes']} writes, "
+                f"{counts['deletes']} deletes")
+        finally:
+            sim.stop()
     finally:
         plane.stop()
     say("done: control plane, simulator and operator stopped")
 
 
-def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str) -> None:
+def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -> None:
     demo = Demo(cluster, name)
-    say(f"1. kubectl apply -f examples/calculator.yaml  (image {sample['spec']['server']['image']})")
+    say(f"1. kubectl apply -f {path}  (target {sample['spec']['target']['type']}, image {sample['spec']['server']['image']})")
     demo.apply(sample)
     status = demo.wait_ready()
     say(f"   Ready: the MCP endpoint is {status['url']}")
@@ -155,10 +166,10 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str) -> None:
     demo.history()
 
     say("4. roll back to revision 1 by editing the spec back (what `git revert` does in a GitOps repo)")
-    before = len(sim.simulator.world.apps[next(iter(sim.simulator.world.apps))].revisions)
+    before = len(sim.revision_names(name))
     demo.apply(sample)
     status = demo.wait_ready()
-    after = len(sim.simulator.world.apps[next(iter(sim.simulator.world.apps))].revisions)
+    after = len(sim.revision_names(name))
     say(f"   revision 1 serves again ({status['servingRevision']}); cloud revisions before/after: {before}/{after} "
         "- no new revision was built")
     demo.history()
@@ -168,11 +179,10 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str) -> None:
                                         f"--field-selector=involvedObject.name={name}").stdout)
     show("\n".join(f"{e['type']:<8}{e['reason']:<24}{e['message']}" for e in events["items"]))
 
-    say("6. kubectl delete: the finalizer removes the app, then the environment and resource group it created")
+    say("6. kubectl delete: the finalizer removes what the operator created in the cloud")
     cluster.kubectl("delete", "mcpd", name, "--timeout=120s", timeout=150)
-    world = sim.simulator.world
-    left = [a.name for a in world.apps.values()] + [e.name for e in world.environments.values()]
-    say(f"   gone from Kubernetes; left in the simulated Azure subscription: {left or 'nothing'}")
+    left = sim.remaining()
+    say(f"   gone from Kubernetes; left in the simulated cloud: {', '.join(left) if left else 'nothing'}")
 
 
 if __name__ == "__main__":

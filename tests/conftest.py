@@ -11,15 +11,13 @@ import pytest
 from armsim import SimulatorConfig
 from armsim.__main__ import default_openapi
 from armsim.testing import SimulatorThread, running_simulator
+from harnesses import AZURE_LATENCY
 from localcluster import Cluster, cluster_for_tests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO_ROOT / "crds"
 OPENAPI = default_openapi()
-FAST_LATENCY = {
-    "provider.register": 0.2, "resourceGroup.delete": 0.2, "environment.create": 0.3, "environment.delete": 0.2,
-    "containerApp.create": 0.3, "containerApp.update": 0.3, "containerApp.delete": 0.2, "revision.activate": 0.1,
-}
+FAST_LATENCY = AZURE_LATENCY["fast"]
 
 
 @pytest.fixture(scope="session")

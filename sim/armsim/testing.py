@@ -94,6 +94,18 @@ class SimulatorThread(BackgroundSimulator):
 
         return self.call(read)
 
+    def remaining(self) -> list[str]:
+        """What the simulated subscription still holds: apps, environments and resource groups."""
+        def read() -> list[str]:
+            world = self.simulator.world
+            world.settle()
+            return ([f"container app {a.name}" for a in world.apps.values()]
+                    + [f"environment {e.name}" for e in world.environments.values()])
+        return self.call(read)
+
+    def cloud_name(self) -> str:
+        return "Azure Resource Manager"
+
     def drop_connections(self, count: int = 1, method: str | None = None) -> None:
         """The next ``count`` requests (of that method) lose their connection before an answer."""
         self.call(self.simulator.add_fault, action="drop", when="before", count=count, method=method)

@@ -79,5 +79,16 @@ class LambdaSimulatorThread(BackgroundSimulator):
             return dict(found.tags), str(found.code.get("ImageUri", ""))
         return self.call(read)
 
+    def remaining(self) -> list[str]:
+        """What the simulated account still holds: functions and roles (besides the operator's own)."""
+        def read() -> list[str]:
+            world = self.simulator.world
+            return ([f"Lambda function {f.name}" for f in world.functions.values()]
+                    + [f"IAM role {r}" for r in world.roles if r != self.simulator.config.web_identity_role])
+        return self.call(read)
+
+    def cloud_name(self) -> str:
+        return "AWS (Lambda, IAM, STS, CloudWatch Logs)"
+
     def drop_connections(self, count: int = 1, method: str | None = None) -> None:
         self.call(self.simulator.add_fault, action="drop", when="before", count=count, method=method)

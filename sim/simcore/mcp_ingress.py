@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import ssl
 import tempfile
@@ -108,6 +109,8 @@ class McpIngress:
 
     # ----- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
+        # The servers' own request logs (sessions, rejected hosts) are what the ingress answers already says.
+        logging.getLogger("mcp.server").setLevel(logging.ERROR)
         default_cert, default_key = self.authority.issue("ingress", ("127.0.0.1", "localhost"))
         cert_file, key_file = self.directory / "ingress.crt", self.directory / "ingress.key"
         cert_file.write_bytes(default_cert)

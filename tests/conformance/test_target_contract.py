@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
 
-from armsim.testing import SimulatorThread
-from lambdasim.testing import LambdaSimulatorThread
+import harnesses
 from mcp_operator.api.models import McpDeploymentSpec
 from mcp_operator.contract import MCP_HOST_REJECTED, Connector, Observed, ObservedRevision, Phase, RevisionKey, Target, TransientError
 from mcp_operator.reconcile import ownership
@@ -23,13 +23,9 @@ from mcp_operator.reconcile.desired import Desired, resolve
 from mcp_operator.settings import Settings
 from mcp_operator.targets import registry
 from mcp_operator.verify import Checker, Resolver
-from tests.conftest import simulator_config
 
 T = TypeVar("T")
-HARNESSES: dict[str, Callable[[], Any]] = {
-    "azure-container-apps": lambda: SimulatorThread(simulator_config()).start(),
-    "aws-lambda": lambda: LambdaSimulatorThread().start(),
-}
+HARNESSES: dict[str, Callable[[], Any]] = {target: partial(harnesses.start, target) for target in harnesses.STARTERS}
 PATIENCE = 30.0  # seconds a simulated operation may take to show its result
 
 

@@ -250,7 +250,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         nxt.pending = None
         still = f"; revision {_number_of(nxt, serving)} ({serving}) keeps serving" if serving else ""
         conditions_for(nxt, "stalled", "RevisionFailed",
-                       f"revision {candidate.number} ({candidate.name}) failed: {candidate.message}{still}. "
+                       f"{_named(candidate)} failed: {candidate.message}{still}. "
                        "Fix the spec (or edit it back to a working revision) to continue.", generation, stamp)
         result.requeue_after = drift_interval
         previous = next((r for r in status.revisions if r.number == candidate.number), None)  # ids may be new
@@ -262,10 +262,10 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     if found is not None and found.unfinished:
         # In the cloud, but what comes with it is not (a process stopped between two writes): finish it.
         result.action = Create(RevisionKey(candidate.number, candidate.hash), serving)
-        return progressing("CreatingRevision", f"finishing revision {candidate.number} ({candidate.name})")
+        return progressing("CreatingRevision", f"finishing {_named(candidate)}")
 
     if candidate.state == "Provisioning":
-        return progressing("RevisionProvisioning", f"revision {candidate.number} ({candidate.name}) is provisioning")
+        return progressing("RevisionProvisioning", f"{_named(candidate)} is provisioning")
 
     if desired.verify.enabled:
         gated = _mcp_gate(nxt, status, candidate, observed, desired, stamp, now, context, result)
@@ -279,7 +279,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         result.action = Route({candidate.name: 100}, revive, drift=drift)
         verb = "restoring traffic to" if drift else "moving 100% of traffic to"
         result.events.append(("Normal", "DriftCorrected" if drift else "ShiftingTraffic",
-                              f"{verb} revision {candidate.number} ({candidate.name})"))
+                              f"{verb} {_named(candidate)}"))
         return progressing("ShiftingTraffic", f"{verb} revision {candidate.number}")
 
     # The desired revision serves all traffic.
@@ -292,7 +292,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
 
     extra = _idle_to_retire(nxt, candidate, observed, context.capabilities)
     nxt.pending = None
-    conditions_for(nxt, "ready", "Serving", f"revision {candidate.number} ({candidate.name}) serves 100% of traffic"
+    conditions_for(nxt, "ready", "Serving", f"{_named(candidate)} serves 100% of traffic"
                    + (f" at {nxt.url}" if nxt.url else ""), generation, stamp)
     if extra:
         result.action = Retire(extra)
@@ -303,7 +303,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         return result
     was_ready = any(c.type == READY and c.status == "True" for c in status.conditions)
     if not was_ready:
-        result.events.append(("Normal", "Ready", f"revision {candidate.number} ({candidate.name}) serves 100% of traffic"))
+        result.events.append(("Normal", "Ready", f"{_named(candidate)} serves 100% of traffic"))
     result.requeue_after = drift_interval
     return result
 
@@ -356,7 +356,7 @@ def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: 
         nxt.pending = PendingOperation(kind="Verification", revision_number=candidate.number,
                                        started_at=check.first_checked_at if check else stamp)
         result.action = VerifyMcp(candidate.number, url)
-        conditions_for(nxt, "progressing", "VerifyingMcp", f"checking revision {candidate.number} ({candidate.name}) "
+        conditions_for(nxt, "progressing", "VerifyingMcp", f"checking {_named(candidate)} "
                        f"with the MCP handshake at {url}" + (f"; last: {check.message}" if check else ""), generation, stamp)
         result.requeue_after = context.poll_interval
         return result
@@ -365,9 +365,9 @@ def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: 
     if serving is candidate:
         still = "; it serves all traffic (there was no earlier revision to keep), fix it with a new revision"
     else:
-        still = f"; revision {serving.number} ({serving.name}) keeps serving" if serving else "; it gets no traffic"
+        still = f"; {_named(serving)} keeps serving" if serving else "; it gets no traffic"
     reason = check.reason or "McpHandshakeFailed"
-    message = f"revision {candidate.number} ({candidate.name}) failed the MCP check: {check.message}{still}"
+    message = f"{_named(candidate)} failed the MCP check: {check.message}{still}"
     conditions_for(nxt, "stalled", reason, message, generation, stamp)
     result.requeue_after = context.drift_interval
     if not _stalled_for(status, reason):
@@ -411,6 +411,11 @@ def _idle_to_retire(status: McpDeploymentStatus, serving: RevisionRecord, observ
     keep = {serving.name.lower(), *(name.lower() for name in standby[:capabilities.standby_revisions])}
     return tuple(r.cloud_id for r in observed.revisions if r.phase in (Phase.PENDING, Phase.READY)
                  and r.cloud_id.lower() not in keep and r.percent == 0)
+
+
+def _named(record: RevisionRecord) -> str:
+    """'revision 3 (calc--r3-1a2b3c4d)'; just 'revision 3' where the cloud's name is that number (Lambda versions)."""
+    return f"revision {record.number}" + (f" ({record.name})" if record.name and record.name != str(record.number) else "")
 
 
 def _record(status: McpDeploymentStatus, name: str) -> RevisionRecord | None:
