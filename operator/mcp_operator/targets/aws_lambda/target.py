@@ -19,6 +19,7 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 TARGET_LABEL = "aws-lambda"
 # Lambda's control-plane quotas per account and region: GetFunction 100/s, GetPolicy 15/s, all others together 15/s.
 QUOTAS = {"GetFunction": 100.0, "GetPolicy": 15.0, "control": 15.0}
+SEEN_FOR = 2.0  # seconds an observe's reads stand in for fresh ones (RevisionId preconditions catch what changed)
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 TRUST_POLICY = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
                 '"Action":"sts:AssumeRole"}]}')
@@ -108,6 +110,18 @@ def _leave_throttling_to_the_pacer(response: Any = None, **_: Any) -> bool | Non
     return None
 
 
+@dataclass
+class _Seen:
+    """What the last observe of a function read, for the create or route that follows it in the same pass."""
+
+    at: float
+    function: dict[str, Any]
+    versions: list[dict[str, Any]]
+    aliases: dict[str, dict[str, Any]]
+    urls: dict[str, dict[str, Any]]
+    policies: dict[str, str | None] = field(default_factory=dict)  # alias -> its resource policy, where read
+
+
 class LambdaTarget:
     capabilities = Capabilities(cloud_named_revisions=False, max_traffic_split=2, idle_revisions_cost=False,
                                 deletes_beyond_history=True)
@@ -130,6 +144,9 @@ class LambdaTarget:
         self._ready_roles: set[str] = set()
         self._role_arns: dict[str, str] = {}
         self._zip_digests: dict[tuple[str, str, str], str] = {}  # (bucket, key, ETag) -> base64 SHA-256
+        # Lambda's 15 control-plane requests per second are shared by every function of the region: the reads of
+        # an observe serve the write that follows in the same pass, until any write to that function.
+        self._seen: dict[str, _Seen] = {}
 
     async def close(self) -> None:
         await self._stack.aclose()
@@ -154,6 +171,8 @@ class LambdaTarget:
         client = await self._client(service)
         klass = (operation if operation in QUOTAS else "control") if service == "lambda" else None
         method = client.meta.service_model.operation_model(operation).http.get("method", "POST")
+        if service == "lambda" and method != "GET":
+            self._seen.pop(params.get("FunctionName", ""), None)
         deadline = time.monotonic() + self.throttle_patience
         while True:
             if klass:
@@ -190,6 +209,7 @@ class LambdaTarget:
     # ----- reading ------------------------------------------------------------------------------------------
     async def observe(self, desired: Desired, detailed: bool = True) -> Observed:
         name = function_placement(desired).function_name
+        self._seen.pop(name, None)
         function = await self._maybe("lambda", "GetFunction", FunctionName=name)
         if function is None:
             return Observed(exists=False)
@@ -198,11 +218,23 @@ class LambdaTarget:
         versions = await self._versions(name)
         aliases = {a["Name"]: a for a in (await self._call("lambda", "ListAliases", FunctionName=name))["Aliases"]}
         urls = await self._urls(name)
-        policy = None
+        seen = _Seen(time.monotonic(), function, versions, aliases, urls)
         if LIVE_ALIAS in urls and function_placement(desired).url_auth_type == "NONE":
-            found = await self._maybe("lambda", "GetPolicy", FunctionName=name, Qualifier=LIVE_ALIAS)
-            policy = found["Policy"] if found else None
-        return bodies.observed_from(desired, function, versions, aliases, urls, policy)
+            seen.policies[LIVE_ALIAS] = await self._policy(name, LIVE_ALIAS)
+        self._seen[name] = seen
+        return bodies.observed_from(desired, function, versions, aliases, urls, seen.policies.get(LIVE_ALIAS))
+
+    def _fresh(self, name: str) -> _Seen | None:
+        """The last observe's reads of the function, if nothing was written to it since and they are recent."""
+        seen = self._seen.get(name)
+        return seen if seen is not None and time.monotonic() - seen.at < SEEN_FOR else None
+
+    async def _policy(self, name: str, alias: str) -> str | None:
+        seen = self._fresh(name)
+        if seen is not None and alias in seen.policies:
+            return seen.policies[alias]
+        found = await self._maybe("lambda", "GetPolicy", FunctionName=name, Qualifier=alias)
+        return str(found["Policy"]) if found else None
 
     async def _versions(self, name: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -259,13 +291,14 @@ class LambdaTarget:
         Each step is taken only when the one before shows in Lambda, so a repeated call repeats nothing."""
         where = function_placement(desired)
         wait = Accepted(retry_after=min(self.settings.poll_interval, 2.0))
-        function = await self._maybe("lambda", "GetFunction", FunctionName=where.function_name)
+        seen = self._fresh(where.function_name)
+        function = seen.function if seen else await self._maybe("lambda", "GetFunction", FunctionName=where.function_name)
         if function is None:
             role = await self._role_arn(desired)
             await self._call("lambda", "CreateFunction", **bodies.create_function(desired, secrets, key, role))
             return wait
         latest = function["Configuration"]
-        versions = await self._versions(where.function_name)
+        versions = seen.versions if seen else await self._versions(where.function_name)
         version = next((v["Version"] for v in versions if bodies.is_key(v.get("Description"), key)), None)
         if version is None:
             if latest.get("State") == "Failed" and not versions:
@@ -290,8 +323,7 @@ class LambdaTarget:
                                          Description=bodies.marker(key))
             version = published["Version"]
         await self._stage(desired, str(version))
-        if serving is None and await self._maybe("lambda", "GetAlias", FunctionName=where.function_name,
-                                                 Name=LIVE_ALIAS) is None:
+        if serving is None and await self._alias(where.function_name, LIVE_ALIAS) is None:
             await self.route(desired, {str(version): 100}, ())  # nothing serves yet: the first version takes traffic
         return wait
 
@@ -323,7 +355,7 @@ class LambdaTarget:
     async def _stage(self, desired: Desired, version: str) -> None:
         """The candidate alias on ``version``, with its own URL (and, for NONE, the public-access permissions)."""
         name = function_placement(desired).function_name
-        alias = await self._maybe("lambda", "GetAlias", FunctionName=name, Name=CANDIDATE_ALIAS)
+        alias = await self._alias(name, CANDIDATE_ALIAS)
         if alias is None:
             await self._call("lambda", "CreateAlias", FunctionName=name, Name=CANDIDATE_ALIAS, FunctionVersion=version,
                              Description="the newest version, for the MCP check before traffic moves (mcp-operator)")
@@ -332,17 +364,26 @@ class LambdaTarget:
                              RevisionId=alias["RevisionId"])
         await self._ensure_url(desired, CANDIDATE_ALIAS)
 
+    async def _alias(self, name: str, alias: str) -> dict[str, Any] | None:
+        seen = self._fresh(name)
+        if seen is not None:
+            return seen.aliases.get(alias)
+        found = await self._maybe("lambda", "GetAlias", FunctionName=name, Name=alias)
+        return dict(found) if found else None
+
     async def _ensure_url(self, desired: Desired, alias: str) -> None:
         """The alias's function URL as the spec wants it, and exactly the permissions a NONE URL needs."""
         where = function_placement(desired)
         want = bodies.url_config(desired)
-        found = await self._maybe("lambda", "GetFunctionUrlConfig", FunctionName=where.function_name, Qualifier=alias)
+        seen = self._fresh(where.function_name)
+        found = seen.urls.get(alias) if seen else await self._maybe("lambda", "GetFunctionUrlConfig",
+                                                                     FunctionName=where.function_name, Qualifier=alias)
+        policy = await self._policy(where.function_name, alias)
         if found is None:
             await self._call("lambda", "CreateFunctionUrlConfig", FunctionName=where.function_name, Qualifier=alias, **want)
         elif bodies.url_drift(desired, found):
             await self._call("lambda", "UpdateFunctionUrlConfig", FunctionName=where.function_name, Qualifier=alias, **want)
-        policy = await self._maybe("lambda", "GetPolicy", FunctionName=where.function_name, Qualifier=alias)
-        missing = bodies.missing_statements(policy["Policy"] if policy else None)
+        missing = bodies.missing_statements(policy)
         if where.url_auth_type == "NONE":
             for sid in missing:
                 await self._call("lambda", "AddPermission", FunctionName=where.function_name, Qualifier=alias,
@@ -358,7 +399,7 @@ class LambdaTarget:
         ordered = sorted(traffic.items(), key=lambda item: -item[1])
         primary = ordered[0][0]
         weights = {version: percent / 100 for version, percent in ordered[1:] if percent > 0}
-        alias = await self._maybe("lambda", "GetAlias", FunctionName=name, Name=LIVE_ALIAS)
+        alias = await self._alias(name, LIVE_ALIAS)
         routing = {"AdditionalVersionWeights": weights}
         if alias is None:
             await self._call("lambda", "CreateAlias", FunctionName=name, Name=LIVE_ALIAS, FunctionVersion=primary,
