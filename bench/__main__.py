@@ -8,6 +8,8 @@ Scenarios (see BENCHMARKS.md for what each measures):
              of those values rotated: the cost of watching Secrets, and the time to roll a rotation out
   lifecycle  ARM reads/writes per lifecycle step
   rollback   time of a rollback to a kept revision vs deploying that image as a new revision
+  lambda     the aws-lambda target: fleets of N functions (quotas off/on) against Lambda's control-plane floor, and
+             the requests of each lifecycle step (idle drift check, rollback)
 
     python -m bench [--scenarios one,fleet,secrets,lifecycle,rollback] [--sizes 100,500,1000] [--repeats 3] [--quick]
 """
@@ -30,6 +32,7 @@ from typing import Any
 
 from kubernetes_asyncio import client, config, watch
 
+import harnesses
 from armsim import SimulatorConfig
 from armsim.__main__ import default_openapi
 from armsim.testing import SimulatorThread, running_simulator
@@ -163,14 +166,19 @@ class Environment:
 
 @contextmanager
 def environment(latency: dict[str, float], retry_after: int, throttling: bool = False,
-                operator_env: dict[str, str] | None = None) -> Iterator[Environment]:
+                operator_env: dict[str, str] | None = None, target: str = "azure-container-apps") -> Iterator[Environment]:
     workdir = Path(tempfile.mkdtemp(prefix="mcp-bench-"))
     plane = LocalControlPlane()
     cluster = plane.start()
     try:
         cluster.apply_crds(ROOT / "crds")
-        sim_config = SimulatorConfig(openapi=default_openapi(), retry_after=retry_after, throttling=throttling, latency=latency)
-        with running_simulator(sim_config) as sim:
+        if target == "azure-container-apps":
+            sim_config = SimulatorConfig(openapi=default_openapi(), retry_after=retry_after, throttling=throttling,
+                                         latency=latency)
+            simulator = running_simulator(sim_config)
+        else:  # another target's simulator, at the pace of its cloud (sim/harnesses.py)
+            simulator = _started(harnesses.start(target, pace="demo", throttling=throttling))
+        with simulator as sim:
             overrides = {"MCP_POLL_INTERVAL": "1", "MCP_DRIFT_INTERVAL": "300", "MCP_MAX_BACKOFF": "30", **(operator_env or {})}
             env = operator_environment(cluster, sim.operator_environment(), **overrides)
             operator = OperatorProcess(env, workdir / "operator.log", ("--namespace", "bench")).start()
@@ -182,6 +190,14 @@ def environment(latency: dict[str, float], retry_after: int, throttling: bool = 
                 operator.stop()
     finally:
         plane.stop()
+
+
+@contextmanager
+def _started(harness: Any) -> Iterator[Any]:
+    try:
+        yield harness
+    finally:
+        harness.stop()
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -378,6 +394,114 @@ async def scenario_lifecycle_and_rollback(repeats: int) -> tuple[dict[str, Any],
     return lifecycle, rollback
 
 
+# ----- the aws-lambda target ------------------------------------------------------------------------
+
+LAMBDA_QUOTA = 15.0  # Lambda control-plane requests per second, per account and region (all but GetFunction, GetPolicy)
+LAMBDA_OWN_BUCKETS = ("lambda:GetFunction", "lambda:GetPolicy")
+
+
+def lambda_manifest(name: str, image: str = "ghcr.io/acme/calc:1") -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "McpDeployment", "metadata": {"name": name},
+            "spec": {"target": {"type": "aws-lambda"}, "aws": {"region": "us-east-1"},
+                     "server": {"image": image, "allowedOrigins": ["https://a.example"]}}}
+
+
+def lambda_counts(sim: Any, since: float, function: str | None = None) -> dict[str, float]:
+    """Lambda requests since ``since`` (of one function's paths, or all): control-plane ones (the 15/s bucket),
+    writes among them, the separately metered GetFunction/GetPolicy, and 429s."""
+    found = {"control": 0.0, "writes": 0.0, "own_bucket": 0.0, "throttled": 0.0, "iam": 0.0}
+    for r in sim.simulator.requests:
+        if r.at < since or (function is not None and f"/functions/{function}/" not in r.path + "/"):
+            continue
+        if r.operation.startswith("iam:"):
+            found["iam"] += 1
+        if not r.operation.startswith("lambda:"):
+            continue
+        found["throttled"] += r.status == 429
+        if r.operation in LAMBDA_OWN_BUCKETS:
+            found["own_bucket"] += 1
+        else:
+            found["control"] += 1
+            found["writes"] += r.klass != "reads" and 200 <= r.status < 300
+    return found
+
+
+async def scenario_lambda_fleet(size: int, throttling: bool, repeats: int) -> dict[str, Any]:
+    results: dict[str, list[float]] = {k: [] for k in ("seconds", "control_per_fn", "writes_per_fn", "own_bucket_per_fn",
+                                                       "throttled", "rss_peak_mb", "cpu_seconds", "failures")}
+    for run in range(repeats):
+        with environment({}, 0, throttling=throttling, target="aws-lambda") as env:
+            await env.connect()
+            try:
+                sampler = ProcessSampler(env.operator.process.pid)  # type: ignore[union-attr]
+                cpu_before = sampler.cpu_seconds()
+                names = {f"fn-{i:04d}" for i in range(size)}
+                since = started = time.monotonic()
+                await env.create_all("bench", [lambda_manifest(n) for n in sorted(names)])
+                ready, stalled = await env.wait_ready("bench", names, started, 3600)
+                seconds = max(ready.values()) if len(ready) == size else float("inf")
+                counts = lambda_counts(env.sim, since)
+                results["seconds"].append(seconds)
+                results["control_per_fn"].append(counts["control"] / size)
+                results["writes_per_fn"].append(counts["writes"] / size)
+                results["own_bucket_per_fn"].append(counts["own_bucket"] / size)
+                results["throttled"].append(counts["throttled"])
+                results["rss_peak_mb"].append(sampler.rss_peak_mb())
+                results["cpu_seconds"].append(sampler.cpu_seconds() - cpu_before)
+                results["failures"].append(len(stalled) + (size - len(ready)))
+                log(f"lambda fleet {size} quotas={'on' if throttling else 'off'} #{run + 1}: all Ready in {seconds:.1f} s, "
+                    f"{counts['control'] / size:.1f} control-plane requests ({counts['writes'] / size:.1f} writes) per "
+                    f"function, {counts['throttled']:.0f} 429s, RSS peak {results['rss_peak_mb'][-1]:.0f} MB, "
+                    f"failures {results['failures'][-1]:.0f}")
+            finally:
+                await env.close()
+    writes = statistics.median(results["writes_per_fn"])
+    return {"size": size, "throttling": throttling, "write_floor_seconds": size * writes / LAMBDA_QUOTA,
+            **{k: summary(v) for k, v in results.items()}}
+
+
+async def scenario_lambda_lifecycle(repeats: int) -> dict[str, Any]:
+    steps: dict[str, dict[str, list[float]]] = {}
+    name = "life"
+    for run in range(repeats):
+        with environment({}, 0, operator_env={"MCP_DRIFT_INTERVAL": "5"}, target="aws-lambda") as env:
+            await env.connect()
+            try:
+                async def ready() -> None:
+                    await asyncio.sleep(0.3)
+                    found, _ = await env.wait_ready("bench", {name}, time.monotonic(), 120)
+                    assert name in found, "not Ready in time"
+
+                async def step(action: Callable[[], Any]) -> dict[str, float]:
+                    since = time.monotonic()
+                    await action()
+                    await ready()
+                    counts = lambda_counts(env.sim, since, name)
+                    return {"control": counts["control"], "writes": counts["writes"], "own_bucket": counts["own_bucket"],
+                            "seconds": time.monotonic() - since}
+
+                measured = {
+                    "create": await step(lambda: env.create_all("bench", [lambda_manifest(name)])),
+                    "image update": await step(lambda: env.patch_spec("bench", name, {"server": {"image": "ghcr.io/acme/calc:2"}})),
+                    "rollback to a kept revision": await step(lambda: env.patch_spec(
+                        "bench", name, {"server": {"image": "ghcr.io/acme/calc:1"}})),
+                }
+                since = time.monotonic()
+                await asyncio.sleep(11)  # two drift checks at MCP_DRIFT_INTERVAL=5
+                idle = lambda_counts(env.sim, since, name)
+                measured["idle drift check (per check)"] = {"control": idle["control"] / 2, "writes": idle["writes"] / 2,
+                                                            "own_bucket": idle["own_bucket"] / 2, "seconds": 0.0}
+                for step_name, values in measured.items():
+                    for key, value in values.items():
+                        steps.setdefault(step_name, {}).setdefault(key, []).append(value)
+                log(f"lambda lifecycle #{run + 1}: " + "; ".join(
+                    f"{k}: {v['control']:.0f} control ({v['writes']:.0f} writes) + {v['own_bucket']:.0f} Get* {v['seconds']:.1f}s"
+                    for k, v in measured.items()))
+            finally:
+                await env.close()
+    return {step: {k: summary(v) for k, v in values.items()} for step, values in steps.items()}
+
+
 # ----- report ---------------------------------------------------------------------------------------
 
 # What profiling the worst scenarios showed, and what was changed because of it (kept with the report).
@@ -494,11 +618,42 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         lines += ["## 4. Rollback", "", "| change | seconds until Ready |", "|---|---|",
                   f"| rollback to a kept revision (spec edited back) | {fmt(rollback['rollback_seconds'])} |",
                   f"| the same kind of change as a new revision | {fmt(rollback['new_revision_seconds'])} |", ""]
+    lines += lambda_report(results)
     lines += ["## What profiling showed", "", *PROFILE_NOTES, ""]
     lines += ["## Reproduce", "", "```console",
               "$ make bench                                  # all scenarios (about 15 minutes on 2 cores)",
               "$ make bench BENCH_ARGS=--quick               # smaller sizes, one run each", "```", ""]
     path.write_text("\n".join(lines))
+
+
+def lambda_report(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    fleets = results.get("lambda_fleet", [])
+    if fleets:
+        lines += ["## 5. aws-lambda fleet", "",
+                  "N McpDeployments of target aws-lambda created at once (one function, execution role, two aliases and",
+                  "two function URLs each), against the AWS simulator: function creation 2 s, updates 1.5 s, a published",
+                  "version Active after 1 s. With quotas on, the simulator enforces Lambda's control-plane quota (15",
+                  "requests per second per account and region for all calls but GetFunction and GetPolicy). The write floor",
+                  "is N x (control-plane writes per function) / 15 s: no operator can be faster with quotas on.", "",
+                  "| N | quotas | all Ready (s) | write floor (s) | control-plane requests per function | of which writes | "
+                  "GetFunction + GetPolicy per function | 429s | peak RSS (MB) | CPU (s) | failures |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for fleet in fleets:
+            lines.append(f"| {fleet['size']} | {'on' if fleet['throttling'] else 'off'} | {fmt(fleet['seconds'])} | "
+                         f"{fleet['write_floor_seconds']:.0f} | {fmt(fleet['control_per_fn'])} | {fmt(fleet['writes_per_fn'])} | "
+                         f"{fmt(fleet['own_bucket_per_fn'])} | {fmt(fleet['throttled'], '', 1, 0)} | "
+                         f"{fmt(fleet['rss_peak_mb'], '', 1, 0)} | {fmt(fleet['cpu_seconds'])} | {fmt(fleet['failures'], '', 1, 0)} |")
+        lines += [""]
+    lifecycle = results.get("lambda_lifecycle")
+    if lifecycle:
+        lines += ["## 6. aws-lambda: requests per lifecycle step", "",
+                  "| step | control-plane requests | of which writes | GetFunction + GetPolicy | seconds |", "|---|---|---|---|---|"]
+        for step, values in lifecycle.items():
+            lines.append(f"| {step} | {fmt(values['control'], '', 1, 0)} | {fmt(values['writes'], '', 1, 0)} | "
+                         f"{fmt(values['own_bucket'], '', 1, 0)} | {fmt(values['seconds'])} |")
+        lines += ["", "Goals: zero writes in an idle drift check; a rollback to a kept version is one alias write.", ""]
+    return lines
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -516,6 +671,10 @@ async def main_async(args: argparse.Namespace) -> None:
     if "secrets" in scenarios:
         results["secrets"] = [await scenario_fleet(size, False, args.repeats, secrets=True)
                               for size in [int(s) for s in args.sizes.split(",")]]
+    if "lambda" in scenarios:
+        results["lambda_fleet"] = [await scenario_lambda_fleet(size, throttling, args.repeats)
+                                   for throttling in (False, True) for size in [int(s) for s in args.lambda_sizes.split(",")]]
+        results["lambda_lifecycle"] = await scenario_lambda_lifecycle(args.repeats)
     if "lifecycle" in scenarios or "rollback" in scenarios:
         results["lifecycle"], results["rollback"] = await scenario_lifecycle_and_rollback(args.repeats)
     if args.out:  # a check beside the full report: main() writes the raw figures only, BENCHMARKS.md untouched
@@ -528,15 +687,16 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default="one,fleet,secrets,lifecycle,rollback")
+    parser.add_argument("--scenarios", default="one,fleet,secrets,lifecycle,rollback,lambda")
     parser.add_argument("--sizes", default="100,500,1000")
+    parser.add_argument("--lambda-sizes", default="100,500", help="fleet sizes of the lambda scenario")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="sizes 50,100 and one run each")
     parser.add_argument("--merge", action="store_true", help="keep results of scenarios not run now")
     parser.add_argument("--out", help="write the raw figures of this run to this file only (no report)")
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.repeats = "50,100", 1
+        args.sizes, args.lambda_sizes, args.repeats = "50,100", "20", 1
     asyncio.run(main_async(args))
     if args.out:
         Path(args.out).write_text(json.dumps(args.results, indent=2, default=str))

@@ -329,3 +329,40 @@ def test_a_partial_read_rebuilds_nothing(cloud: Cloud) -> None:
     partial = Observed(**{**seen.__dict__, "complete": False})
     result = cloud.run(kept, McpDeploymentStatus(), partial)
     assert result.status.revision_counter in (0, 1) and not any(e[1] == "HistoryRebuilt" for e in result.events)
+
+
+PRUNING = Capabilities(cloud_named_revisions=False, max_traffic_split=2, idle_revisions_cost=False,
+                       deletes_beyond_history=True)
+
+
+def test_revisions_the_history_no_longer_holds_are_deleted_where_the_target_prunes() -> None:
+    cloud, status = Cloud(PRUNING), McpDeploymentStatus()
+    specs = [desired(f"img:{n}") for n in (1, 2, 3)]
+    for want in specs:
+        status = cloud.run(want, status, Observed(exists=False), limit=2).status
+    seen = observed(cloud.revision(specs[0], 1), cloud.revision(specs[1], 2), cloud.revision(specs[2], 3, percent=100),
+                    foreign("v-foreign"))
+    status = cloud.run(specs[2], status, seen, limit=2).status
+    result = cloud.run(specs[2], status, seen, limit=2)
+    assert result.action == planning.Retire((cloud.id_of(1, specs[0].revision_hash),)), "ours only, beyond the limit"
+    assert result.events[-1][1] == "DeletingRevisions"
+
+
+@pytest.mark.parametrize("capabilities", [*CAPABILITY_SETS.values(), PRUNING], ids=[*CAPABILITY_SETS, "pruning"])
+def test_a_revision_in_the_cloud_whose_creation_did_not_finish_is_finished(capabilities: Capabilities) -> None:
+    cloud = Cloud(capabilities)
+    want = desired()
+    status = intent(cloud, want)
+    half = cloud.revision(want, 1, Phase.PENDING)
+    result = cloud.run(want, status, observed(ObservedRevision(half.cloud_id, half.key, half.phase, unfinished=True)))
+    assert result.action == planning.Create(RevisionKey(1, want.revision_hash), None)
+    done = cloud.run(want, status, observed(half))
+    assert done.action is None, "once finished, a provisioning revision is waited for"
+
+
+def test_a_partial_read_keeps_the_last_known_url_and_facts(cloud: Cloud) -> None:
+    want, status, _ = serving_first(cloud)
+    partial = Observed(exists=True, busy="updating", owner_marks=OURS, complete=False)
+    result = cloud.run(want, status, partial)
+    assert result.status.url == "https://calc.example.io/", "unknown is not gone"
+    assert result.status.azure is not None and result.status.azure.provisioning_state == "Ok"

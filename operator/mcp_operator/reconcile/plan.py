@@ -11,7 +11,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..api.models import Condition, McpDeploymentStatus, PendingOperation, RevisionRecord, TrafficTarget, set_target_status
+from ..api.models import (
+    Condition,
+    McpDeploymentStatus,
+    PendingOperation,
+    RevisionRecord,
+    TrafficTarget,
+    set_target_status,
+    target_status,
+)
 from ..contract import MCP_DEFINITIVE_FAILURES, Capabilities, Observed, ObservedRevision, Phase, RevisionKey
 from .desired import Desired
 from .ownership import Claim, claim, describe_marks, refusal
@@ -194,9 +202,12 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     refused = refusal(observed, desired.owner, desired.adopt)
     if refused is not None:  # not ours to touch: say why, and show nothing of it as if it were ours
         return _refuse(nxt, status, refused.reason, refused.message, generation, stamp, drift_interval)
-    set_target_status(nxt, desired.placement.status_section, {**desired.placement.facts, **observed.facts})
-    nxt.fqdn = observed.host
-    nxt.url = f"https://{observed.host}/" if observed.host else None
+    # With only part read, what was not read is unknown, not gone: the last known facts and URL stand.
+    known = target_status(status) if not observed.complete else {}
+    set_target_status(nxt, desired.placement.status_section, {**desired.placement.facts, **known, **observed.facts})
+    if observed.host or observed.complete:
+        nxt.fqdn = observed.host
+        nxt.url = f"https://{observed.host}/" if observed.host else None
     rebuilt = _rebuild_history(nxt, desired, observed, stamp)
     refresh_history(nxt, observed)
     nxt.traffic = _traffic(nxt, observed)

@@ -143,22 +143,39 @@ def observed_from(desired: Desired, function: Mapping[str, Any], versions: Seque
         if where.url_auth_type == "NONE" and LIVE_ALIAS in urls and missing_statements(live_policy):
             drift.append("the public-access permissions of the function URL are missing: "
                          + ", ".join(missing_statements(live_policy)))
-    busy = None
-    if latest.get("State") == "Pending" or latest.get("LastUpdateStatus") == "InProgress":
-        busy = f"Lambda is updating function {where.function_name} ({latest.get('StateReason') or 'in progress'})"
-    facts = {"functionArn": latest.get("FunctionArn"), "alias": LIVE_ALIAS if LIVE_ALIAS in aliases else None,
-             "executionRoleArn": latest.get("Role"), "state": latest.get("State"),
-             "lastUpdateStatus": latest.get("LastUpdateStatus")}
+    doing = busy(desired, function)
     host = live_url.split("/")[2] if live_url else None
-    return Observed(exists=True, revisions=tuple(revisions), busy=busy, host=host,
-                    facts={k: v for k, v in facts.items() if v is not None}, config_drift=tuple(drift),
+    return Observed(exists=True, revisions=tuple(revisions), busy=doing, host=host,
+                    facts={**facts(function), **({"alias": LIVE_ALIAS} if LIVE_ALIAS in aliases else {})},
+                    config_drift=tuple(drift),
                     owner_marks=dict(function.get("Tags") or {}), resource=_resource(where))
+
+
+def facts(function: Mapping[str, Any]) -> dict[str, str]:
+    """Lambda's own words on the function, for status.aws."""
+    latest = function["Configuration"]
+    found = {"functionArn": latest.get("FunctionArn"), "executionRoleArn": latest.get("Role"), "state": latest.get("State"),
+             "lastUpdateStatus": latest.get("LastUpdateStatus")}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def busy(desired: Desired, function: Mapping[str, Any]) -> str | None:
+    """What Lambda is doing to the function, while it refuses updates and publishing (409); None when idle."""
+    latest = function["Configuration"]
+    if latest.get("State") == "Pending" or latest.get("LastUpdateStatus") == "InProgress":
+        reason = latest.get("StateReason") or latest.get("LastUpdateStatusReason") or "in progress"
+        return f"Lambda is updating function {function_placement(desired).function_name} ({reason})"
+    return None
+
+
+def weights(alias: Mapping[str, Any]) -> dict[str, float]:
+    return dict((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {})
 
 
 def shallow(desired: Desired, function: Mapping[str, Any]) -> Observed:
     """The function alone (not ours: its versions are none of our business)."""
     return Observed(exists=True, owner_marks=dict(function.get("Tags") or {}), resource=_resource(function_placement(desired)),
-                    complete=False)
+                    complete=False, facts=facts(function))
 
 
 def _resource(where: FunctionPlacement) -> str:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 TARGET_LABEL = "aws-lambda"
 # Lambda's control-plane quotas per account and region: GetFunction 100/s, GetPolicy 15/s, all others together 15/s.
 QUOTAS = {"GetFunction": 100.0, "GetPolicy": 15.0, "control": 15.0}
+ALIAS_DESCRIPTIONS = {LIVE_ALIAS: "receives the traffic (mcp-operator)",
+                      CANDIDATE_ALIAS: "the newest version, for the MCP check before traffic moves (mcp-operator)"}
 SEEN_FOR = 2.0  # seconds an observe's reads stand in for fresh ones (RevisionId preconditions catch what changed)
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 TRUST_POLICY = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
@@ -110,7 +112,7 @@ def _leave_throttling_to_the_pacer(response: Any = None, **_: Any) -> bool | Non
     return None
 
 
-@dataclass
+@dataclasses.dataclass
 class _Seen:
     """What the last observe of a function read, for the create or route that follows it in the same pass."""
 
@@ -119,7 +121,7 @@ class _Seen:
     versions: list[dict[str, Any]]
     aliases: dict[str, dict[str, Any]]
     urls: dict[str, dict[str, Any]]
-    policies: dict[str, str | None] = field(default_factory=dict)  # alias -> its resource policy, where read
+    policies: dict[str, str | None] = dataclasses.field(default_factory=dict)  # alias -> its resource policy, where read
 
 
 class LambdaTarget:
@@ -213,28 +215,39 @@ class LambdaTarget:
         function = await self._maybe("lambda", "GetFunction", FunctionName=name)
         if function is None:
             return Observed(exists=False)
-        if ownership.claim(bodies.shallow(desired, function), desired.owner) is not ownership.Claim.OURS:
-            return bodies.shallow(desired, function)
+        shallow = bodies.shallow(desired, function)
+        if ownership.claim(shallow, desired.owner) is not ownership.Claim.OURS:
+            return shallow  # not ours (yet): its versions are none of our business
+        busy = bodies.busy(desired, function)
+        if busy is not None:  # nothing can be done until Lambda finishes: the function alone says so
+            return dataclasses.replace(shallow, busy=busy)
+        seen = await self._read(name, function)
+        if LIVE_ALIAS in seen.urls and function_placement(desired).url_auth_type == "NONE":
+            await self._policy(seen, LIVE_ALIAS)
+        self._seen[name] = seen
+        return bodies.observed_from(desired, function, seen.versions, seen.aliases, seen.urls, seen.policies.get(LIVE_ALIAS))
+
+    async def _read(self, name: str, function: dict[str, Any]) -> _Seen:
         versions = await self._versions(name)
         aliases = {a["Name"]: a for a in (await self._call("lambda", "ListAliases", FunctionName=name))["Aliases"]}
-        urls = await self._urls(name)
-        seen = _Seen(time.monotonic(), function, versions, aliases, urls)
-        if LIVE_ALIAS in urls and function_placement(desired).url_auth_type == "NONE":
-            seen.policies[LIVE_ALIAS] = await self._policy(name, LIVE_ALIAS)
-        self._seen[name] = seen
-        return bodies.observed_from(desired, function, versions, aliases, urls, seen.policies.get(LIVE_ALIAS))
+        return _Seen(time.monotonic(), function, versions, aliases, await self._urls(name))
 
-    def _fresh(self, name: str) -> _Seen | None:
-        """The last observe's reads of the function, if nothing was written to it since and they are recent."""
-        seen = self._seen.get(name)
-        return seen if seen is not None and time.monotonic() - seen.at < SEEN_FOR else None
+    async def _snapshot(self, name: str) -> _Seen | None:
+        """What a write starts from: the reads of this pass's observe when nothing was written since, else fresh
+        ones. The writes that follow keep it up to date themselves. None: the function does not exist."""
+        seen = self._seen.pop(name, None)
+        if seen is not None and time.monotonic() - seen.at < SEEN_FOR:
+            return seen
+        function = await self._maybe("lambda", "GetFunction", FunctionName=name)
+        return await self._read(name, function) if function is not None else None
 
-    async def _policy(self, name: str, alias: str) -> str | None:
-        seen = self._fresh(name)
-        if seen is not None and alias in seen.policies:
-            return seen.policies[alias]
-        found = await self._maybe("lambda", "GetPolicy", FunctionName=name, Qualifier=alias)
-        return str(found["Policy"]) if found else None
+    async def _policy(self, seen: _Seen, alias: str) -> str | None:
+        """An alias's resource policy (read once per snapshot)."""
+        if alias not in seen.policies:
+            found = await self._maybe("lambda", "GetPolicy", FunctionName=seen.function["Configuration"]["FunctionName"],
+                                      Qualifier=alias)
+            seen.policies[alias] = str(found["Policy"]) if found else None
+        return seen.policies[alias]
 
     async def _versions(self, name: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -291,21 +304,20 @@ class LambdaTarget:
         Each step is taken only when the one before shows in Lambda, so a repeated call repeats nothing."""
         where = function_placement(desired)
         wait = Accepted(retry_after=min(self.settings.poll_interval, 2.0))
-        seen = self._fresh(where.function_name)
-        function = seen.function if seen else await self._maybe("lambda", "GetFunction", FunctionName=where.function_name)
-        if function is None:
+        seen = await self._snapshot(where.function_name)
+        if seen is None:
             role = await self._role_arn(desired)
             await self._call("lambda", "CreateFunction", **bodies.create_function(desired, secrets, key, role))
             return wait
+        function, versions = seen.function, seen.versions
         latest = function["Configuration"]
-        versions = seen.versions if seen else await self._versions(where.function_name)
         version = next((v["Version"] for v in versions if bodies.is_key(v.get("Description"), key)), None)
         if version is None:
             if latest.get("State") == "Failed" and not versions:
                 # A function that never started cannot be updated into one that does: Lambda's remedy is a new one.
                 await self._call("lambda", "DeleteFunction", FunctionName=where.function_name)
                 return wait
-            if latest.get("State") == "Pending" or latest.get("LastUpdateStatus") == "InProgress":
+            if bodies.busy(desired, function):
                 return wait
             if not bodies.is_key(latest.get("Description"), key):
                 await self._call("lambda", "UpdateFunctionConfiguration", FunctionName=where.function_name,
@@ -322,9 +334,9 @@ class LambdaTarget:
                                          CodeSha256=latest["CodeSha256"], RevisionId=latest["RevisionId"],
                                          Description=bodies.marker(key))
             version = published["Version"]
-        await self._stage(desired, str(version))
-        if serving is None and await self._alias(where.function_name, LIVE_ALIAS) is None:
-            await self.route(desired, {str(version): 100}, ())  # nothing serves yet: the first version takes traffic
+        await self._point(desired, seen, CANDIDATE_ALIAS, str(version), {})
+        if serving is None and LIVE_ALIAS not in seen.aliases:
+            await self._point(desired, seen, LIVE_ALIAS, str(version), {})  # nothing serves yet: the first takes traffic
         return wait
 
     async def _code_is_current(self, desired: Desired, function: Mapping[str, Any]) -> bool:
@@ -352,38 +364,33 @@ class LambdaTarget:
             self._zip_digests[cache_key] = base64.b64encode(digest.digest()).decode()
         return self._zip_digests[cache_key]
 
-    async def _stage(self, desired: Desired, version: str) -> None:
-        """The candidate alias on ``version``, with its own URL (and, for NONE, the public-access permissions)."""
+    async def _point(self, desired: Desired, seen: _Seen, alias: str, version: str, weights: Mapping[str, float]) -> None:
+        """``alias`` on ``version`` (and ``weights``), with its function URL as the spec wants it and, for NONE,
+        exactly the permissions such a URL needs. Writes only what differs from ``seen``, and keeps it current."""
         name = function_placement(desired).function_name
-        alias = await self._alias(name, CANDIDATE_ALIAS)
-        if alias is None:
-            await self._call("lambda", "CreateAlias", FunctionName=name, Name=CANDIDATE_ALIAS, FunctionVersion=version,
-                             Description="the newest version, for the MCP check before traffic moves (mcp-operator)")
-        elif alias["FunctionVersion"] != version:
-            await self._call("lambda", "UpdateAlias", FunctionName=name, Name=CANDIDATE_ALIAS, FunctionVersion=version,
-                             RevisionId=alias["RevisionId"])
-        await self._ensure_url(desired, CANDIDATE_ALIAS)
+        found = seen.aliases.get(alias)
+        routing = {"AdditionalVersionWeights": dict(weights)}
+        if found is None:
+            seen.aliases[alias] = await self._call("lambda", "CreateAlias", FunctionName=name, Name=alias,
+                                                   FunctionVersion=version, RoutingConfig=routing,
+                                                   Description=ALIAS_DESCRIPTIONS[alias])
+        elif found["FunctionVersion"] != version or bodies.weights(found) != dict(weights):
+            seen.aliases[alias] = await self._call("lambda", "UpdateAlias", FunctionName=name, Name=alias,
+                                                   FunctionVersion=version, RoutingConfig=routing,
+                                                   RevisionId=found["RevisionId"])
+        await self._ensure_url(desired, seen, alias)
 
-    async def _alias(self, name: str, alias: str) -> dict[str, Any] | None:
-        seen = self._fresh(name)
-        if seen is not None:
-            return seen.aliases.get(alias)
-        found = await self._maybe("lambda", "GetAlias", FunctionName=name, Name=alias)
-        return dict(found) if found else None
-
-    async def _ensure_url(self, desired: Desired, alias: str) -> None:
-        """The alias's function URL as the spec wants it, and exactly the permissions a NONE URL needs."""
+    async def _ensure_url(self, desired: Desired, seen: _Seen, alias: str) -> None:
         where = function_placement(desired)
         want = bodies.url_config(desired)
-        seen = self._fresh(where.function_name)
-        found = seen.urls.get(alias) if seen else await self._maybe("lambda", "GetFunctionUrlConfig",
-                                                                     FunctionName=where.function_name, Qualifier=alias)
-        policy = await self._policy(where.function_name, alias)
+        found = seen.urls.get(alias)
         if found is None:
-            await self._call("lambda", "CreateFunctionUrlConfig", FunctionName=where.function_name, Qualifier=alias, **want)
+            seen.urls[alias] = await self._call("lambda", "CreateFunctionUrlConfig", FunctionName=where.function_name,
+                                                Qualifier=alias, **want)
         elif bodies.url_drift(desired, found):
-            await self._call("lambda", "UpdateFunctionUrlConfig", FunctionName=where.function_name, Qualifier=alias, **want)
-        missing = bodies.missing_statements(policy)
+            seen.urls[alias] = await self._call("lambda", "UpdateFunctionUrlConfig", FunctionName=where.function_name,
+                                                Qualifier=alias, **want)
+        missing = bodies.missing_statements(await self._policy(seen, alias))
         if where.url_auth_type == "NONE":
             for sid in missing:
                 await self._call("lambda", "AddPermission", FunctionName=where.function_name, Qualifier=alias,
@@ -392,26 +399,22 @@ class LambdaTarget:
             for sid in set(bodies.PUBLIC_STATEMENTS) - set(missing):
                 await self._call("lambda", "RemovePermission", FunctionName=where.function_name, Qualifier=alias,
                                  StatementId=sid)
+        seen.policies.pop(alias, None)
 
     async def route(self, desired: Desired, traffic: Mapping[str, int], revive: tuple[str, ...]) -> Accepted:
         """The live alias: the largest share as its version, at most one more by weight (Lambda's rule)."""
-        name = function_placement(desired).function_name
+        seen = await self._snapshot(function_placement(desired).function_name)
+        if seen is None:
+            raise TransientError("FunctionMissing", f"Lambda function {function_placement(desired).function_name} is gone")
         ordered = sorted(traffic.items(), key=lambda item: -item[1])
-        primary = ordered[0][0]
         weights = {version: percent / 100 for version, percent in ordered[1:] if percent > 0}
-        alias = await self._alias(name, LIVE_ALIAS)
-        routing = {"AdditionalVersionWeights": weights}
-        if alias is None:
-            await self._call("lambda", "CreateAlias", FunctionName=name, Name=LIVE_ALIAS, FunctionVersion=primary,
-                             RoutingConfig=routing, Description="receives the traffic (mcp-operator)")
-        else:
-            await self._call("lambda", "UpdateAlias", FunctionName=name, Name=LIVE_ALIAS, FunctionVersion=primary,
-                             RoutingConfig=routing, RevisionId=alias["RevisionId"])
-        await self._ensure_url(desired, LIVE_ALIAS)
+        await self._point(desired, seen, LIVE_ALIAS, ordered[0][0], weights)
         return Accepted()
 
     async def reconfigure(self, desired: Desired, secrets: Mapping[str, str], serving: str) -> Accepted:
-        await self._ensure_url(desired, LIVE_ALIAS)
+        seen = await self._snapshot(function_placement(desired).function_name)
+        if seen is not None:
+            await self._ensure_url(desired, seen, LIVE_ALIAS)
         return Accepted()
 
     async def retire(self, desired: Desired, cloud_ids: tuple[str, ...]) -> None:
