@@ -130,6 +130,22 @@ def test_create_update_fail_rollback_drift_and_delete(cluster: Cluster, cloud: L
     assert "calc-fn-mcp-exec" not in cloud.call(lambda: set(world.roles))
 
 
+def test_kubectl_mcp_logs_reads_cloudwatch_by_version(cluster: Cluster, cloud: LambdaSimulatorThread,
+                                                      operator: OperatorProcess, namespace: str) -> None:
+    from tests.e2e.test_cli import mcp
+
+    mcpd = Mcpd(cluster, namespace, "calc-logs")
+    mcpd.apply(lambda_manifest("calc-logs"))
+    mcpd.wait_ready(60)  # the MCP check invoked version 1 through its URL: Lambda logged those invocations
+    mcpd.apply(lambda_manifest("calc-logs", "ghcr.io/acme/calc:2.0.0"))
+    wait_until(lambda: mcpd.status().get("servingRevision") == "2" and mcpd.is_ready(), 60, "version 2 to serve")
+    every = mcp(cluster, cloud, "logs", "calc-logs", "-n", namespace, "--tail", "100")  # type: ignore[arg-type]
+    assert every.returncode == 0, every.stderr
+    assert "Version: 1" in every.stdout and "Version: 2" in every.stdout
+    second = mcp(cluster, cloud, "logs", "calc-logs", "-n", namespace, "--revision", "2")  # type: ignore[arg-type]
+    assert second.returncode == 0 and "Version: 2" in second.stdout and "Version: 1" not in second.stdout
+
+
 def test_retain_leaves_the_function_and_an_absent_function_releases_at_once(
         cluster: Cluster, cloud: LambdaSimulatorThread, operator: OperatorProcess, namespace: str) -> None:
     mcpd = Mcpd(cluster, namespace, "calc-keep")

@@ -48,6 +48,8 @@ def test_helm_lint_passes(helm_bin: str) -> None:
 VALUES = {
     "cluster-wide, workload identity": [],
     "namespaced, secret credentials": ["--set", "watchNamespaces={team-a,team-b}", "--set", "azure.credentialMode=secret"],
+    "AWS: IRSA role, keys Secret, region": ["--set", "aws.roleArn=arn:aws:iam::123456789012:role/mcp-operator",
+                                            "--set", "aws.existingSecret=aws-keys", "--set", "aws.region=eu-west-1"],
     "single replica, debug, private CA": ["--set", "replicas=1", "--set", "logLevel=debug",
                                           "--set", "azure.caBundleConfigMap=corp-ca", "--set", "azure.clientId=abc"],
 }
@@ -75,7 +77,8 @@ def test_helm_rejects_an_unknown_credential_mode(helm_bin: str) -> None:
     assert result.returncode != 0 and "azure.credentialMode must be workloadIdentity, secret or none" in result.stderr
 
 
-@pytest.mark.parametrize("kustomization", ["base", "overlays/namespaced", "overlays/aks-workload-identity"])
+@pytest.mark.parametrize("kustomization", ["base", "overlays/namespaced", "overlays/aks-workload-identity",
+                                           "overlays/eks-irsa"])
 def test_kustomize_output_passes_server_side_dry_run(cluster: Cluster, kustomization: str) -> None:
     _ensure_namespaces(cluster, "mcp-system", "mcp-servers")
     rendered = cluster.kubectl("kustomize", str(REPO_ROOT / "manifests" / kustomization)).stdout
@@ -159,3 +162,13 @@ def test_the_image_entrypoint_runs_the_operator_from_the_installed_wheel(
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_helm_aws_values_reach_the_service_account_and_the_environment(helm_bin: str) -> None:
+    rendered = subprocess.run([helm_bin, "template", "mcp", str(CHART), "--kube-version", KUBE_VERSION,
+                               *VALUES["AWS: IRSA role, keys Secret, region"]], capture_output=True, text=True, check=True).stdout
+    documents = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
+    assert documents["ServiceAccount"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/mcp-operator")
+    assert documents["ConfigMap"]["data"]["AWS_REGION"] == "eu-west-1"
+    sources = documents["Deployment"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert {"secretRef": {"name": "aws-keys"}} in sources

@@ -178,6 +178,9 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
         spec["server"]["image"] = chosen_image
     elif target_type in ("azure-container-apps", "google-cloud-run"):
         conversion.warnings.append("no image: pass --image (the CLI builds one from source; an McpDeployment needs it)")
+    elif target_type == "aws-lambda":
+        conversion.warnings.append("no code: pass --image (an ECR image with the Lambda Web Adapter), or set spec.aws.s3 "
+                                   "to the zip of the bootstrap that `cargo pmcp deploy` builds")
     env: list[dict[str, Any]] = [{"name": k, "value": str(v)} for k, v in (document.get("environment") or {}).items()]
     secrets = document.get("secrets") or {}
     secret_name = f"{server['name']}-secrets"
