@@ -78,3 +78,18 @@ class Settings:
             kube_connections=int(positive_number("MCP_KUBE_CONNECTIONS", 8)),
             max_concurrent_reconciles=int(positive_number("MCP_MAX_CONCURRENT_RECONCILES", 32)),
         )
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """The base of a target's own section of the configuration: the operator-wide settings it also follows."""
+
+    common: Settings
+
+    @property
+    def ca_bundle(self) -> str | None:
+        return self.common.ca_bundle
+
+    @property
+    def poll_interval(self) -> float:
+        return self.common.poll_interval

@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 from pathlib import Path
+
+from simcore.front import serve_until_signalled
 
 from .server import Simulator, SimulatorConfig
 
@@ -27,18 +28,7 @@ async def serve(args: argparse.Namespace) -> None:
     latency = json.loads(args.latency) if args.latency else {}
     config = SimulatorConfig(registered_providers=tuple(args.registered), retry_after=args.retry_after,
                              throttling=args.throttling, openapi=default_openapi(), latency=latency)
-    simulator = Simulator(config, Path(args.workdir) if args.workdir else None)
-    await simulator.start(args.port)
-    info = simulator.info()
-    if args.info_file:
-        Path(args.info_file).write_text(json.dumps(info, indent=2))  # noqa: ASYNC240 - once, at start-up
-    print(json.dumps(info, indent=2), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await simulator.stop()
+    await serve_until_signalled(Simulator(config, Path(args.workdir) if args.workdir else None), args.port, args.info_file)
 
 
 def main() -> None:

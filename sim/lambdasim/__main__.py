@@ -5,23 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 from pathlib import Path
+
+from simcore.front import serve_until_signalled
 
 from .server import AwsSimulator, AwsSimulatorConfig
 
 
 async def serve(args: argparse.Namespace) -> None:
     config = AwsSimulatorConfig(throttling=args.throttling, latency=json.loads(args.latency) if args.latency else {})
-    simulator = AwsSimulator(config, Path(args.workdir) if args.workdir else None)
-    await simulator.start(args.port)
-    print(json.dumps(simulator.info(), indent=2), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await simulator.stop()
+    await serve_until_signalled(AwsSimulator(config, Path(args.workdir) if args.workdir else None), args.port)
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import tempfile
 import time
 import uuid
@@ -24,10 +23,11 @@ from aiohttp import web
 from botocore.model import OperationModel
 
 from simcore.buckets import TokenBuckets
-from simcore.certs import ServingCerts, make_serving_certs
+from simcore.certs import ServingCerts
 from simcore.controls import common_control
 from simcore.faults import Fault, Faults, RecordedRequest, drop
 from simcore.faults import counts as count_requests
+from simcore.front import serve_https, start_ingress, stop_serving
 from simcore.mcp_ingress import McpIngress
 
 from . import model, sigv4
@@ -84,26 +84,12 @@ class AwsSimulator:
 
     async def start(self, port: int = 0) -> None:
         directory = self.workdir or Path(tempfile.mkdtemp(prefix="awssim-"))
-        self.certs = make_serving_certs(directory)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.certs.cert_file, self.certs.key_file)
-        app = web.Application(client_max_size=80 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=context, backlog=1024).start()
-        self.port = int(self._runner.addresses[0][1])
-        assert self.certs.authority is not None
-        self.ingress = McpIngress(self.certs.authority, self.world.backend_for_host, directory)
-        await self.ingress.start()
+        self._runner, self.certs, self.port = await serve_https(self._dispatch, directory, port, 80 * 1024 * 1024)
+        self.ingress = await start_ingress(self.certs, self.world.backend_for_host, directory)
 
     async def stop(self) -> None:
-        if self.ingress is not None:
-            await self.ingress.stop()
-            self.ingress = None
-        if self._runner:
-            await self._runner.cleanup()
-            self._runner = None
+        await stop_serving(self.ingress, self._runner)
+        self.ingress, self._runner = None, None
 
     def info(self) -> JSON:
         return {"endpoint": self.endpoint, "caBundle": str(self.certs.ca_file) if self.certs else None,

@@ -17,7 +17,7 @@ import pytest
 from lambdasim.testing import LambdaSimulatorThread
 from localcluster import Cluster
 from localcluster.operator import OperatorProcess, operator_environment
-from tests.e2e.conftest import Mcpd, wait_until
+from tests.e2e.conftest import Mcpd, manifest, wait_until
 
 pytestmark = pytest.mark.e2e
 SECRET_VALUE = "s3cr3t-lambda-value-7f1c"
@@ -31,16 +31,8 @@ def cloud() -> Iterator[LambdaSimulatorThread]:
 
 
 def lambda_manifest(name: str, image: str = "ghcr.io/acme/calc:1.0.0", **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"apiVersion": "mcp.deploy.dev/v1alpha1", "kind": "McpDeployment", "metadata": {"name": name},
-                            "spec": {"target": {"type": "aws-lambda"}, "server": {"image": image,
-                                                                                   "allowedOrigins": ["https://app.example"]},
-                                     "aws": {"region": "us-east-1"}}}
-    for key, value in spec.items():
-        if isinstance(value, dict) and isinstance(body["spec"].get(key), dict):
-            body["spec"][key].update(value)
-        else:
-            body["spec"][key] = value
-    return body
+    server = {"allowedOrigins": ["https://app.example"], **spec.pop("server", {})}
+    return manifest(name, image, target={"type": "aws-lambda"}, server=server, aws={"region": "us-east-1"}, **spec)
 
 
 def function_state(cloud: LambdaSimulatorThread, name: str) -> dict[str, Any]:

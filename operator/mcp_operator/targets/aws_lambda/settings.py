@@ -9,22 +9,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ...settings import Settings, positive_number
+from ...settings import Settings, TargetSettings, positive_number
 
 
 @dataclass(frozen=True)
-class AwsSettings:
-    common: Settings
+class AwsSettings(TargetSettings):
     default_region: str | None = None
     connections: int = 16  # concurrent connections per client (Lambda's quotas make more pointless)
-
-    @property
-    def ca_bundle(self) -> str | None:
-        return self.common.ca_bundle
-
-    @property
-    def poll_interval(self) -> float:
-        return self.common.poll_interval
 
     @classmethod
     def from_env(cls, common: Settings) -> AwsSettings:

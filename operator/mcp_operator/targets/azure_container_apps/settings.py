@@ -9,15 +9,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ...settings import Settings, positive_number
+from ...settings import Settings, TargetSettings, positive_number
 
 PUBLIC_ARM = "https://management.azure.com"
 PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 
 
 @dataclass(frozen=True)
-class AzureSettings:
-    common: Settings  # the operator-wide settings (intervals, CA bundle) this target also follows
+class AzureSettings(TargetSettings):
     default_subscription_id: str | None = None
     default_location: str | None = None
     arm_endpoint: str = PUBLIC_ARM
@@ -25,14 +24,6 @@ class AzureSettings:
     arm_scope: str = "https://management.azure.com/.default"
     disable_instance_discovery: bool = False
     arm_connections: int = 16  # concurrent connections to Azure (and the identity platform)
-
-    @property
-    def ca_bundle(self) -> str | None:
-        return self.common.ca_bundle
-
-    @property
-    def poll_interval(self) -> float:
-        return self.common.poll_interval
 
     @classmethod
     def from_env(cls, common: Settings) -> AzureSettings:

@@ -1,0 +1,72 @@
+"""What every simulator's front is: one HTTPS listener on loopback with the simulator's own CA, the MCP
+ingress that answers the URLs it gives out, and the process that serves until it is signalled."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from .certs import ServingCerts, make_serving_certs
+from .mcp_ingress import Lookup, McpIngress
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def serve_https(handler: Handler, directory: Path, port: int, max_body: int) -> tuple[web.AppRunner, ServingCerts, int]:
+    """Serves every path with ``handler`` on 127.0.0.1:``port`` (0: a free one); the certificate is issued by a new
+    CA written to ``directory``. Returns the runner (to clean up), the certificates and the port."""
+    certs = make_serving_certs(directory)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.cert_file, certs.key_file)
+    app = web.Application(client_max_size=max_body)
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context, backlog=1024).start()
+    return runner, certs, int(runner.addresses[0][1])
+
+
+async def start_ingress(certs: ServingCerts, lookup: Lookup, directory: Path) -> McpIngress:
+    assert certs.authority is not None
+    ingress = McpIngress(certs.authority, lookup, directory)
+    await ingress.start()
+    return ingress
+
+
+async def stop_serving(ingress: McpIngress | None, runner: web.AppRunner | None) -> None:
+    if ingress is not None:
+        await ingress.stop()
+    if runner is not None:
+        await runner.cleanup()
+
+
+class Servable(Protocol):
+    async def start(self, port: int = 0) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+
+async def serve_until_signalled(simulator: Servable, port: int, info_file: str | None = None) -> None:
+    """``python -m <cloud>sim``: start, print the connection details (and write them to ``info_file``), serve until
+    SIGINT or SIGTERM."""
+    import json
+
+    await simulator.start(port)
+    info = json.dumps(simulator.info(), indent=2)
+    if info_file:
+        Path(info_file).write_text(info)  # noqa: ASYNC240 - once, at start-up
+    print(info, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await simulator.stop()
