@@ -71,13 +71,16 @@ def test_create_update_fail_rollback_drift_and_delete(cluster: Cluster, cloud: L
     assert status["aws"]["functionArn"].endswith(":function:calc-fn") and status["aws"]["alias"] == "live"
     assert status["servingRevision"] == "1" and status["revisions"][0]["mcp"]["result"] == "Passed"
     state = function_state(cloud, "calc-fn")
-    assert state["aliases"]["live"] == ("1", {}) and state["urls"] == ["candidate", "live"]
+    assert state["aliases"] == {"live": ("1", {})} and state["urls"] == ["live"], "the first version is checked on live"
     assert state["env"]["API_TOKEN"] == SECRET_VALUE and state["cors"]["AllowOrigins"] == ["https://app.example"]
 
     # Update: version 2 is published, checked on the candidate URL, and only then takes the alias.
     mcpd.apply(lambda_manifest("calc-fn", "ghcr.io/acme/calc:2.0.0", server={"env": env}))
     wait_until(lambda: mcpd.status().get("servingRevision") == "2" and mcpd.is_ready(), 60, "version 2 to serve")
-    assert function_state(cloud, "calc-fn")["aliases"]["live"] == ("2", {})
+    state = function_state(cloud, "calc-fn")
+    assert state["aliases"] == {"live": ("2", {}), "candidate": ("2", {})} and state["urls"] == ["candidate", "live"]
+    candidate = cloud.call(lambda: cloud.simulator.world.functions[("us-east-1", "calc-fn")].urls["candidate"].url_id)
+    assert mcpd.status()["revisions"][1]["mcp"]["url"].startswith(f"https://{candidate}."), "checked before traffic moved"
 
     # A version that fails leaves the alias where it was, and says why in Lambda's words.
     cloud.fail_revisions_of("calc:broken", "Runtime exited with error: exit status 3")

@@ -300,7 +300,8 @@ class LambdaTarget:
                               serving: str | None) -> Accepted:
         """One step towards version ``key`` behind the candidate alias; called again until it is there.
 
-        create -> (Active) configuration -> (Successful) code -> (Successful) publish -> candidate alias and URL.
+        create -> (Active) configuration -> (Successful) code -> (Successful) publish -> candidate alias and URL
+        (the live alias for the first version, when nothing serves).
         Each step is taken only when the one before shows in Lambda, so a repeated call repeats nothing."""
         where = function_placement(desired)
         wait = Accepted(retry_after=min(self.settings.poll_interval, 2.0))
@@ -334,9 +335,12 @@ class LambdaTarget:
                                          CodeSha256=latest["CodeSha256"], RevisionId=latest["RevisionId"],
                                          Description=bodies.marker(key))
             version = published["Version"]
-        await self._point(desired, seen, CANDIDATE_ALIAS, str(version), {})
         if serving is None and LIVE_ALIAS not in seen.aliases:
-            await self._point(desired, seen, LIVE_ALIAS, str(version), {})  # nothing serves yet: the first takes traffic
+            # Nothing serves yet: the first version takes the traffic at once, and its check runs on the live URL,
+            # which reaches it alone (the candidate alias, four writes, waits for the first update).
+            await self._point(desired, seen, LIVE_ALIAS, str(version), {})
+        else:
+            await self._point(desired, seen, CANDIDATE_ALIAS, str(version), {})
         return wait
 
     async def _code_is_current(self, desired: Desired, function: Mapping[str, Any]) -> bool:
