@@ -636,10 +636,14 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         lines += ["## 4. Rollback", "", "| change | seconds until Ready |", "|---|---|",
                   f"| rollback to a kept revision (spec edited back) | {fmt(rollback['rollback_seconds'])} |",
                   f"| the same kind of change as a new revision | {fmt(rollback['new_revision_seconds'])} |", ""]
+    checks = ROOT / "bench" / "checks.md"  # sections written by hand (one-off checks beside the tables), kept as they are
+    if checks.exists():
+        lines += [line for line in checks.read_text().splitlines() if not line.startswith("<!--")] + [""]
     lines += lambda_report(results)
     lines += ["## What profiling showed", "", *PROFILE_NOTES, ""]
     lines += ["## Reproduce", "", "```console",
-              "$ make bench                                  # all scenarios (about 15 minutes on 2 cores)",
+              "$ make bench                                  # all scenarios (about 35 minutes on 2 cores)",
+              "$ make bench BENCH_ARGS='--scenarios lambda'  # the aws-lambda sections only (about 15 minutes)",
               "$ make bench BENCH_ARGS=--quick               # smaller sizes, one run each", "```", ""]
     path.write_text("\n".join(lines))
 
@@ -648,24 +652,38 @@ def lambda_report(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     fleets = results.get("lambda_fleet", [])
     if fleets:
-        lines += ["## 5. aws-lambda fleet", "",
-                  "N McpDeployments of target aws-lambda created at once (one function, execution role, two aliases and",
-                  "two function URLs each), against the AWS simulator: function creation 2 s, updates 1.5 s, a published",
+        lines += ["## 8. aws-lambda fleet", "",
+                  "N McpDeployments of target aws-lambda created at once (a function, its execution role, the alias live",
+                  "and its function URL each), against the AWS simulator: function creation 2 s, updates 1.5 s, a published",
                   "version Active after 1 s. With quotas on, the simulator enforces Lambda's control-plane quota (15",
                   "requests per second per account and region for all calls but GetFunction and GetPolicy). The write floor",
-                  "is N x (control-plane writes per function) / 15 s: no operator can be faster with quotas on.", "",
-                  "| N | quotas | all Ready (s) | write floor (s) | control-plane requests per function | of which writes | "
-                  "GetFunction + GetPolicy per function | 429s | peak RSS (MB) | CPU (s) | failures |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "is N x (control-plane writes per function) / 15 s: no operator can be faster with quotas on. The request",
+                  "floor is N x (control-plane requests per function without quotas) / 15 s: the operator's own reads and",
+                  "writes, sent at the quota's rate with none wasted.", "",
+                  "| N | quotas | all Ready (s) | write floor (s) | request floor (s) | over the request floor | "
+                  "control-plane requests per function | of which writes | GetFunction + GetPolicy per function | 429s | "
+                  "peak RSS (MB) | CPU (s) | failures |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        unthrottled = {f["size"]: f for f in fleets if not f["throttling"]}
         for fleet in fleets:
+            free = unthrottled.get(fleet["size"])
+            floor = fleet["size"] * free["control_per_fn"]["median"] / LAMBDA_QUOTA if free else None
+            over = "" if floor is None or not fleet["throttling"] else " / ".join(
+                f"{fleet['seconds'][k] / floor - 1:+.0%}" for k in ("min", "median", "max"))
             lines.append(f"| {fleet['size']} | {'on' if fleet['throttling'] else 'off'} | {fmt(fleet['seconds'])} | "
-                         f"{fleet['write_floor_seconds']:.0f} | {fmt(fleet['control_per_fn'])} | {fmt(fleet['writes_per_fn'])} | "
+                         f"{fleet['write_floor_seconds']:.0f} | {'' if floor is None else f'{floor:.0f}'} | {over} | "
+                         f"{fmt(fleet['control_per_fn'])} | "
+                         f"{fmt(fleet['writes_per_fn'])} | "
                          f"{fmt(fleet['own_bucket_per_fn'])} | {fmt(fleet['throttled'], '', 1, 0)} | "
                          f"{fmt(fleet['rss_peak_mb'], '', 1, 0)} | {fmt(fleet['cpu_seconds'])} | {fmt(fleet['failures'], '', 1, 0)} |")
-        lines += [""]
+        lines += ["", "A new function costs 6 writes (CreateFunction, PublishVersion, the alias live, its URL, the two",
+                  "public-access statements) and 6 reads (two looks at the function, its versions, aliases and URLs); with",
+                  "quotas on, passes that wait for the pacer look again (more reads) and the first requests of a burst meet",
+                  "429s before the pacer spaces them. Fleet runs are single runs (`--repeats 1`): a 500-function run with",
+                  "quotas takes about 8 minutes.", ""]
     lifecycle = results.get("lambda_lifecycle")
     if lifecycle:
-        lines += ["## 6. aws-lambda: requests per lifecycle step", "",
+        lines += ["## 9. aws-lambda: requests per lifecycle step", "",
                   "| step | control-plane requests | of which writes | GetFunction + GetPolicy | seconds |", "|---|---|---|---|---|"]
         for step, values in lifecycle.items():
             lines.append(f"| {step} | {fmt(values['control'], '', 1, 0)} | {fmt(values['writes'], '', 1, 0)} | "
@@ -673,14 +691,14 @@ def lambda_report(results: dict[str, Any]) -> list[str]:
         lines += ["", "Goals: zero writes in an idle drift check; a rollback to a kept version is one alias write.", ""]
     sdk = results.get("lambda_sdk")
     if sdk:
-        lines += ["## 7. aws-lambda: which SDK", "",
+        lines += ["## 10. aws-lambda: which SDK", "",
                   f"The same {sdk['requests']} Lambda requests (16 connections) through aiobotocore on the event loop, and",
                   "through boto3 in a 16-thread pool, each in a fresh process (`python -m bench.sdk_choice`):", "",
                   "| client | RSS growth (MB) | seconds |", "|---|---|---|",
                   f"| aiobotocore (chosen) | {fmt(sdk['aio']['rss_growth_mb'])} | {fmt(sdk['aio']['seconds'], '', 1, 2)} |",
                   f"| boto3 + thread pool | {fmt(sdk['threads']['rss_growth_mb'])} | {fmt(sdk['threads']['seconds'], '', 1, 2)} |",
                   "",
-                  "Both cost little next to the operator's own peak RSS (section 5). aiobotocore is kept: a thread pool",
+                  "Both cost little next to the operator's own peak RSS (section 8). aiobotocore is kept: a thread pool",
                   "bounds the requests in flight to its size for every resource of the process (a pass waiting on a slow",
                   "or throttled call holds a thread), while on the event loop a waiting pass holds nothing, the pacer lets",
                   "other passes run, and the target needs no second concurrency model beside kopf's.", ""]
@@ -703,7 +721,7 @@ async def main_async(args: argparse.Namespace) -> None:
         results["secrets"] = [await scenario_fleet(size, False, args.repeats, secrets=True)
                               for size in [int(s) for s in args.sizes.split(",")]]
     if "lambda" in scenarios:
-        results["lambda_fleet"] = [await scenario_lambda_fleet(size, throttling, args.repeats)
+        results["lambda_fleet"] = [await scenario_lambda_fleet(size, throttling, args.lambda_repeats)
                                    for throttling in (False, True) for size in [int(s) for s in args.lambda_sizes.split(",")]]
         results["lambda_lifecycle"] = await scenario_lambda_lifecycle(args.repeats)
     if "lambda" in scenarios or "lambda-sdk" in scenarios:
@@ -723,11 +741,16 @@ def main() -> None:
     parser.add_argument("--scenarios", default="one,fleet,secrets,lifecycle,rollback,lambda")
     parser.add_argument("--sizes", default="100,500,1000")
     parser.add_argument("--lambda-sizes", default="100,500", help="fleet sizes of the lambda scenario")
+    parser.add_argument("--lambda-repeats", type=int, default=1, help="runs of each lambda fleet (500 with quotas: ~8 min)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="sizes 50,100 and one run each")
     parser.add_argument("--merge", action="store_true", help="keep results of scenarios not run now")
     parser.add_argument("--out", help="write the raw figures of this run to this file only (no report)")
+    parser.add_argument("--report-only", action="store_true", help="rewrite BENCHMARKS.md from bench/results.json")
     args = parser.parse_args()
+    if args.report_only:
+        write_report(json.loads((ROOT / "bench" / "results.json").read_text()), ROOT / "BENCHMARKS.md")
+        return
     if args.quick:
         args.sizes, args.lambda_sizes, args.repeats = "50,100", "20", 1
     asyncio.run(main_async(args))

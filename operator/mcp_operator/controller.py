@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import metrics
-from .api.models import McpCheck, McpDeploymentSpec, McpDeploymentStatus
+from .api.models import McpCheck, McpDeploymentSpec, McpDeploymentStatus, target_status
 from .concurrency import PassSlots
 from .contract import Connector, Credentials, Deletion, Target, TerminalError, TransientError
 from .kube import Kube, SecretMissing
@@ -76,8 +76,11 @@ class Controller:
                             f"reconciled types: {', '.join(supported())}", reason="TargetNotSupported")
         return connector
 
-    def desired_of(self, spec: McpDeploymentSpec, name: str, namespace: str) -> Desired:
-        return resolve(spec, name, namespace, self.connector_for(spec))
+    def desired_of(self, spec: McpDeploymentSpec, name: str, namespace: str,
+                   status: McpDeploymentStatus | None = None) -> Desired:
+        """The desired state; the target also reads what it recorded in status (e.g. settings it must undo)."""
+        recorded = target_status(status) if status is not None else None
+        return resolve(spec, name, namespace, self.connector_for(spec), recorded)
 
     async def target_for(self, desired: Desired, spec: McpDeploymentSpec) -> Target:
         secret = None
@@ -162,7 +165,7 @@ class Controller:
         except ValidationError as error:
             return await stalled("InvalidSpec", f"the spec does not validate: {error.errors()[0]['msg']}", None)
         try:
-            desired = self.desired_of(spec, name, namespace)
+            desired = self.desired_of(spec, name, namespace, status)
         except SpecError as error:
             return await stalled(error.reason, error.message, None)
         try:
@@ -304,7 +307,8 @@ class Controller:
             emit("Warning", "Abandoned", note)
             return Deletion(done=True, notes=(note,))
         try:
-            desired = self.desired_of(spec, meta["name"], meta["namespace"]) if spec is not None else None
+            recorded = self.known_status(body)
+            desired = self.desired_of(spec, meta["name"], meta["namespace"], recorded) if spec is not None else None
         except SpecError:
             desired = None
         if spec is None or desired is None:

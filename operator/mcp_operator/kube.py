@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import aiohttp
 import kopf
+from pydantic import BaseModel
 
 from . import metrics
 from .api.models import GROUP, PLURAL, VERSION, McpDeploymentStatus
@@ -41,11 +42,15 @@ class SecretMissing(Exception):
 
 
 def status_patch(status: McpDeploymentStatus) -> dict[str, Any]:
-    """A JSON merge patch that makes the stored status equal ``status`` (None fields are removed)."""
+    """A JSON merge patch that makes the stored status equal ``status`` (None fields are removed, also inside the
+    objects of status, such as a target's own: a merge patch keeps every key it does not name)."""
     body = status.model_dump(by_alias=True, exclude_none=True, mode="json")
     for name, field in McpDeploymentStatus.model_fields.items():
         alias = field.alias or name
-        if alias not in body:
+        value = getattr(status, name)
+        if isinstance(value, BaseModel):
+            body[alias] = value.model_dump(by_alias=True, exclude_none=False, mode="json")
+        elif alias not in body:
             body[alias] = None
     return {"status": body}
 

@@ -39,6 +39,8 @@ LAMBDA_OPERATIONS = (
     "PublishVersion", "ListVersionsByFunction", "CreateAlias", "GetAlias", "UpdateAlias", "DeleteAlias", "ListAliases",
     "DeleteFunction", "CreateFunctionUrlConfig", "GetFunctionUrlConfig", "UpdateFunctionUrlConfig", "DeleteFunctionUrlConfig",
     "ListFunctionUrlConfigs", "AddPermission", "GetPolicy", "RemovePermission", "TagResource", "ListTags", "UntagResource",
+    "PutFunctionConcurrency", "DeleteFunctionConcurrency", "PutProvisionedConcurrencyConfig", "GetProvisionedConcurrencyConfig",
+    "DeleteProvisionedConcurrencyConfig",
 )
 # Lambda's control-plane quotas per account and region (requests per second; not raisable).
 QUOTAS = {"GetFunction": (100.0, 100.0), "GetPolicy": (15.0, 15.0), "control": (15.0, 15.0)}
@@ -264,8 +266,22 @@ class AwsSimulator:
         function = w.function(region, p["FunctionName"])
         qualifier = p.get("Qualifier")
         if name == "GetFunction":
+            concurrency = {"ReservedConcurrentExecutions": function.reserved} if function.reserved is not None else None
             return {"Configuration": w.configuration(function, qualifier), "Code": w.code_location(function),
-                    "Tags": dict(function.tags) or None}
+                    "Tags": dict(function.tags) or None, "Concurrency": concurrency}
+        if name == "PutFunctionConcurrency":
+            w.put_reserved(function, p["ReservedConcurrentExecutions"])
+            return {"ReservedConcurrentExecutions": function.reserved}
+        if name == "DeleteFunctionConcurrency":
+            function.reserved = None
+            return {}
+        if name == "PutProvisionedConcurrencyConfig":
+            return w.provisioned_body(w.put_provisioned(function, p["Qualifier"], p["ProvisionedConcurrentExecutions"]))
+        if name == "GetProvisionedConcurrencyConfig":
+            return w.provisioned_body(w.provisioned(function, p["Qualifier"]))
+        if name == "DeleteProvisionedConcurrencyConfig":
+            function.provisioned.pop(p["Qualifier"], None)
+            return {}
         if name == "GetFunctionConfiguration":
             return w.configuration(function, qualifier)
         if name == "UpdateFunctionConfiguration":

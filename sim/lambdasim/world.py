@@ -27,7 +27,9 @@ from simcore.schedule import Schedule
 
 JSON = dict[str, Any]
 LATEST = "$LATEST"
-DEFAULT_LATENCY = {"function.create": 1.0, "function.update": 1.0, "version.publish": 0.5, "role.propagate": 0.0}
+DEFAULT_LATENCY = {"function.create": 1.0, "function.update": 1.0, "version.publish": 0.5, "role.propagate": 0.0,
+                   "provisioned.allocate": 1.0}
+ACCOUNT_CONCURRENCY, UNRESERVED_MINIMUM = 1000, 100
 URL_SUFFIX = "lambda-url.{region}.on.aws"
 
 
@@ -84,6 +86,14 @@ class FunctionUrl:
 
 
 @dataclass
+class Provisioned:
+    requested: int
+    status: str = "IN_PROGRESS"
+    reason: str | None = None
+    modified: str = field(default_factory=lambda: _stamp())
+
+
+@dataclass
 class Function:
     account: str
     region: str
@@ -105,6 +115,8 @@ class Function:
     urls: dict[str, FunctionUrl] = field(default_factory=dict)  # qualifier -> its URL
     policies: dict[str, list[JSON]] = field(default_factory=dict)  # qualifier -> statements
     logs: list[tuple[int, str, str]] = field(default_factory=list)  # (ms, stream, message)
+    reserved: int | None = None  # reserved concurrency
+    provisioned: dict[str, Provisioned] = field(default_factory=dict)  # qualifier -> provisioned concurrency
 
     @property
     def arn(self) -> str:
@@ -418,6 +430,7 @@ class World:
 
     def delete_alias(self, function: Function, name: str) -> None:
         function.aliases.pop(name, None)
+        function.provisioned.pop(name, None)
         function.urls.pop(name, None)
         function.policies.pop(name, None)
 
@@ -427,6 +440,44 @@ class World:
         if alias.weights:
             body["RoutingConfig"] = {"AdditionalVersionWeights": alias.weights}
         return body
+
+    # ----- concurrency ----------------------------------------------------------------------------------
+    def put_reserved(self, function: Function, count: int) -> None:
+        others = sum(f.reserved or 0 for f in self.functions.values() if f is not function and f.region == function.region)
+        if others + count > ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM:
+            raise AwsError(400, "InvalidParameterValueException", "Specified ReservedConcurrentExecutions for function "
+                           f"decreases account's UnreservedConcurrentExecution below its minimum value of [{UNRESERVED_MINIMUM}].")
+        function.reserved = count
+
+    def put_provisioned(self, function: Function, qualifier: str, count: int) -> Provisioned:
+        if qualifier == LATEST or (not qualifier.isdigit() and qualifier not in function.aliases) or (
+                qualifier.isdigit() and int(qualifier) not in function.versions):
+            raise AwsError(404 if qualifier != LATEST else 400, "ResourceNotFoundException" if qualifier != LATEST else
+                           "InvalidParameterValueException", f"Cannot provision concurrency for {function.arn}:{qualifier}")
+        if function.reserved is not None and count > function.reserved:
+            raise AwsError(400, "InvalidParameterValueException", "Requested Provisioned Concurrency should not be greater "
+                           "than the reservedConcurrentExecution for function")
+        config = function.provisioned[qualifier] = Provisioned(count)
+
+        def allocate() -> None:
+            if function.provisioned.get(qualifier) is config:
+                config.status = "READY"
+        self.schedule.later("provisioned.allocate", allocate)
+        return config
+
+    def provisioned(self, function: Function, qualifier: str) -> Provisioned:
+        found = function.provisioned.get(qualifier)
+        if found is None:
+            raise AwsError(404, "ProvisionedConcurrencyConfigNotFoundException", "No Provisioned Concurrency Config found "
+                                                                                 "for this function")
+        return found
+
+    @staticmethod
+    def provisioned_body(config: Provisioned) -> JSON:
+        allocated = config.requested if config.status == "READY" else 0
+        return {"RequestedProvisionedConcurrentExecutions": config.requested, "Status": config.status,
+                "AllocatedProvisionedConcurrentExecutions": allocated, "AvailableProvisionedConcurrentExecutions": allocated,
+                "StatusReason": config.reason, "LastModified": config.modified}
 
     # ----- function URLs and permissions -----------------------------------------------------------------
     def _qualifier(self, function: Function, qualifier: str | None) -> str:

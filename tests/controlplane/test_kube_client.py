@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from localcluster import Cluster
-from mcp_operator.api.models import McpDeploymentStatus
+from mcp_operator.api.models import AwsStatus, McpDeploymentStatus
 from mcp_operator.kube import Kube, KubeError, SecretMissing
 
 pytestmark = pytest.mark.e2e
@@ -67,6 +67,10 @@ async def test_exec_plugin_login_relogin_after_401_and_the_calls_the_operator_ma
         # The merge patch removes what the new status no longer has.
         await kube.patch_status(namespace, "calc", McpDeploymentStatus(fqdn="other.example"))
         assert "url" not in (await kube.get(namespace, "calc") or {})["status"]
+        # Also inside the objects of status: a target's fact that is no more is removed, not kept.
+        await kube.patch_status(namespace, "calc", McpDeploymentStatus(aws=AwsStatus(region="us-east-1", provisioned_concurrency=2)))
+        await kube.patch_status(namespace, "calc", McpDeploymentStatus(aws=AwsStatus(region="us-east-1")))
+        assert (await kube.get(namespace, "calc") or {})["status"]["aws"] == {"region": "us-east-1"}
 
         with pytest.raises(KubeError) as refused:
             await kube.server_side_apply(namespace, mcpd(namespace, "calc", minReplicas=5, maxReplicas=2), "kube-client-test")

@@ -124,6 +124,8 @@ def _lambda(name: str, **aws: Any) -> dict[str, Any]:
     ({"executionRoleArn": "my-role"}, "spec.aws.executionRoleArn", "should match"),
     ({"s3": {"bucket": "Builds_Upper", "key": "k"}}, "spec.aws.s3.bucket", "should match"),
     ({"s3": {"bucket": "builds", "key": "k", "sha256": "abc"}}, "spec.aws.s3.sha256", "should match"),
+    ({"reservedConcurrency": 2, "provisionedConcurrency": 5}, "spec.aws.provisionedConcurrency",
+     "must not exceed aws.reservedConcurrency"),
 ])
 def test_lambda_rules_are_enforced_at_admission(cluster: Cluster, change: dict[str, Any], field: str, message: str) -> None:
     code, stderr = _apply(cluster, "default", _lambda("bad-fn", **change))

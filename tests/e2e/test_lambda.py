@@ -32,7 +32,8 @@ def cloud() -> Iterator[LambdaSimulatorThread]:
 
 def lambda_manifest(name: str, image: str = "ghcr.io/acme/calc:1.0.0", **spec: Any) -> dict[str, Any]:
     server = {"allowedOrigins": ["https://app.example"], **spec.pop("server", {})}
-    return manifest(name, image, target={"type": "aws-lambda"}, server=server, aws={"region": "us-east-1"}, **spec)
+    aws = {"region": "us-east-1", **spec.pop("aws", {})}
+    return manifest(name, image, target={"type": "aws-lambda"}, server=server, aws=aws, **spec)
 
 
 def function_state(cloud: LambdaSimulatorThread, name: str) -> dict[str, Any]:
@@ -139,6 +140,30 @@ def test_kubectl_mcp_logs_reads_cloudwatch_by_version(cluster: Cluster, cloud: L
     assert "Version: 1" in every.stdout and "Version: 2" in every.stdout
     second = mcp(cluster, cloud, "logs", "calc-logs", "-n", namespace, "--revision", "2")  # type: ignore[arg-type]
     assert second.returncode == 0 and "Version: 2" in second.stdout and "Version: 1" not in second.stdout
+
+
+def test_reserved_and_provisioned_concurrency_follow_the_spec(cluster: Cluster, cloud: LambdaSimulatorThread,
+                                                              operator: OperatorProcess, namespace: str) -> None:
+    world = cloud.simulator.world
+
+    def concurrency() -> tuple[int | None, dict[str, tuple[int, str]]]:
+        def read() -> tuple[int | None, dict[str, tuple[int, str]]]:
+            world.settle()
+            found = world.functions[("us-east-1", "calc-warm")]
+            return found.reserved, {q: (p.requested, p.status) for q, p in found.provisioned.items()}
+        return cloud.call(read)
+
+    mcpd = Mcpd(cluster, namespace, "calc-warm")
+    mcpd.apply(lambda_manifest("calc-warm", aws={"reservedConcurrency": 10, "provisionedConcurrency": 2}))
+    mcpd.wait_ready(60)  # Ready means serving: the warm environments are allocated meanwhile, and status says when
+    wait_until(lambda: concurrency() == (10, {"live": (2, "READY")}), 30, "the provisioned concurrency to be allocated")
+    wait_until(lambda: mcpd.status()["aws"].get("provisionedConcurrencyStatus") == "READY", 30, "the status to say READY")
+    assert mcpd.status()["aws"]["reservedConcurrency"] == 10
+
+    mcpd.apply(lambda_manifest("calc-warm", aws={"reservedConcurrency": 5}))  # fewer reserved, no warm server
+    wait_until(lambda: concurrency() == (5, {}), 30, "the concurrency settings to follow the spec")
+    assert [r["number"] for r in mcpd.wait_ready(30)["revisions"]] == [1], "concurrency makes no version"
+    wait_until(lambda: "provisionedConcurrency" not in mcpd.status()["aws"], 30, "status to forget it")
 
 
 def test_retain_leaves_the_function_and_an_absent_function_releases_at_once(

@@ -131,3 +131,21 @@ def test_a_busy_function_says_what_lambda_does() -> None:
     assert bodies.busy(want(), function(state="Pending", StateReason="The function is being created."))
     assert bodies.busy(want(), function(update="InProgress"))
     assert bodies.busy(want(), function()) is None
+
+
+@pytest.mark.parametrize(("aws", "reserved", "provisioned", "drift"), [
+    ({"reservedConcurrency": 10, "provisionedConcurrency": 2}, 10, {"RequestedProvisionedConcurrentExecutions": 2,
+                                                                     "Status": "READY"}, []),
+    ({"reservedConcurrency": 10}, 5, None, ["reserved concurrency is 5, not 10"]),
+    ({}, None, {"RequestedProvisionedConcurrentExecutions": 2, "Status": "READY"},
+     ["provisioned concurrency of alias live is 2, not unset"]),
+    ({"provisionedConcurrency": 2}, None, {"RequestedProvisionedConcurrentExecutions": 2, "Status": "FAILED",
+                                           "StatusReason": "no capacity"}, ["(FAILED: no capacity)"]),
+])
+def test_concurrency_is_a_setting_that_makes_no_version(aws: dict[str, Any], reserved: int | None,
+                                                        provisioned: dict[str, Any] | None, drift: list[str]) -> None:
+    found = function()
+    found["Concurrency"] = {"ReservedConcurrentExecutions": reserved} if reserved is not None else None
+    words = bodies.concurrency_drift(want(aws=aws), found, provisioned)
+    assert len(words) == len(drift) and all(d in w for d, w in zip(drift, words, strict=True)), words
+    assert want(aws=aws).snapshot == want().snapshot

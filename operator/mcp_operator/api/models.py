@@ -177,6 +177,12 @@ class Aws(ApiModel):
     The code is either `server.image` (a container image in ECR; an HTTP server needs the Lambda Web Adapter in
     the image) or `aws.s3` (a zip)."""
 
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        _rule("!has(self.provisionedConcurrency) || !has(self.reservedConcurrency) || "
+              "self.provisionedConcurrency <= self.reservedConcurrency",
+              "aws.provisionedConcurrency must not exceed aws.reservedConcurrency", field_path=".provisionedConcurrency"),
+    ]})
+
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$",
                                description="AWS region, e.g. us-east-1 (default: the operator's AWS_REGION).")
     account_id: str | None = Field(default=None, pattern=r"^[0-9]{12}$", description="AWS account id (12 digits), for "
@@ -201,6 +207,12 @@ class Aws(ApiModel):
                              description="BUFFERED, or RESPONSE_STREAM for servers that stream (SSE).")
     port: int = Field(default=8080, ge=1, le=65535,
                       description="The port the server listens on inside the function (PORT and AWS_LWA_PORT).")
+    reserved_concurrency: int | None = Field(default=None, ge=1, le=10000,
+                                             description="Concurrent executions reserved for the function (and its "
+                                                         "ceiling). Unset: the account's unreserved pool.")
+    provisioned_concurrency: int | None = Field(default=None, ge=1, le=10000,
+                                                description="Execution environments kept initialised for the alias live "
+                                                            "(a warm server; billed while allocated). Unset: none.")
 
 
 class Gcp(ApiModel):
@@ -402,6 +414,9 @@ class AwsStatus(ApiModel):
     execution_role_arn: str | None = None
     state: str | None = Field(default=None, description="The function's State ($LATEST).")
     last_update_status: str | None = Field(default=None, description="LastUpdateStatus of $LATEST.")
+    reserved_concurrency: int | None = Field(default=None, description="The function's reserved concurrency, as set.")
+    provisioned_concurrency: int | None = Field(default=None, description="Provisioned concurrency requested on live.")
+    provisioned_concurrency_status: str | None = Field(default=None, description="IN_PROGRESS, READY or FAILED.")
 
 
 class TrafficTarget(ApiModel):

@@ -114,9 +114,25 @@ def env_hash(variables: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(dict(sorted(variables.items()))).encode()).hexdigest()
 
 
+def concurrency_drift(desired: Desired, function: Mapping[str, Any], provisioned: Mapping[str, Any] | None) -> list[str]:
+    """How reserved and provisioned concurrency differ from the spec, in words."""
+    where = function_placement(desired)
+    drift = []
+    reserved = (function.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
+    if reserved != where.reserved_concurrency:
+        drift.append(f"reserved concurrency is {reserved if reserved is not None else 'unset'}, not "
+                     f"{where.reserved_concurrency if where.reserved_concurrency is not None else 'unset'}")
+    requested = (provisioned or {}).get("RequestedProvisionedConcurrentExecutions")
+    if requested != where.provisioned_concurrency or (provisioned or {}).get("Status") == "FAILED":
+        failed = f" (FAILED: {provisioned.get('StatusReason')})" if provisioned and provisioned.get("Status") == "FAILED" else ""
+        drift.append(f"provisioned concurrency of alias {LIVE_ALIAS} is {requested if requested else 'unset'}{failed}, not "
+                     f"{where.provisioned_concurrency if where.provisioned_concurrency else 'unset'}")
+    return drift
+
+
 def observed_from(desired: Desired, function: Mapping[str, Any], versions: Sequence[Mapping[str, Any]],
                   aliases: Mapping[str, Mapping[str, Any]], urls: Mapping[str, Mapping[str, Any]],
-                  live_policy: str | None) -> Observed:
+                  live_policy: str | None, provisioned: Mapping[str, Any] | None = None) -> Observed:
     """The neutral view: each published version a revision, traffic from the live alias, the URL its host."""
     where = function_placement(desired)
     latest = function["Configuration"]
@@ -143,19 +159,23 @@ def observed_from(desired: Desired, function: Mapping[str, Any], versions: Seque
         if where.url_auth_type == "NONE" and LIVE_ALIAS in urls and missing_statements(live_policy):
             drift.append("the public-access permissions of the function URL are missing: "
                          + ", ".join(missing_statements(live_policy)))
+        drift += concurrency_drift(desired, function, provisioned)
     doing = busy(desired, function)
     host = live_url.split("/")[2] if live_url else None
     return Observed(exists=True, revisions=tuple(revisions), busy=doing, host=host,
-                    facts={**facts(function), **({"alias": LIVE_ALIAS} if LIVE_ALIAS in aliases else {})},
+                    facts={**facts(function, provisioned), **({"alias": LIVE_ALIAS} if LIVE_ALIAS in aliases else {})},
                     config_drift=tuple(drift),
                     owner_marks=dict(function.get("Tags") or {}), resource=_resource(where))
 
 
-def facts(function: Mapping[str, Any]) -> dict[str, str]:
+def facts(function: Mapping[str, Any], provisioned: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Lambda's own words on the function, for status.aws."""
     latest = function["Configuration"]
     found = {"functionArn": latest.get("FunctionArn"), "executionRoleArn": latest.get("Role"), "state": latest.get("State"),
-             "lastUpdateStatus": latest.get("LastUpdateStatus")}
+             "lastUpdateStatus": latest.get("LastUpdateStatus"),
+             "reservedConcurrency": (function.get("Concurrency") or {}).get("ReservedConcurrentExecutions"),
+             "provisionedConcurrency": (provisioned or {}).get("RequestedProvisionedConcurrentExecutions"),
+             "provisionedConcurrencyStatus": (provisioned or {}).get("Status")}
     return {k: v for k, v in found.items() if v is not None}
 
 

@@ -56,7 +56,10 @@ class LambdaConnector:
             architecture=(aws.architecture if aws else None) or ("arm64" if s3 else "x86_64"),
             memory_mb=aws.memory_mb if aws else 512, timeout_seconds=aws.timeout_seconds if aws else 30,
             role_arn=aws.execution_role_arn if aws else None, url_auth_type=aws.url_auth_type if aws else "NONE",
-            invoke_mode=aws.invoke_mode if aws else "BUFFERED", port=aws.port if aws else 8080)
+            invoke_mode=aws.invoke_mode if aws else "BUFFERED", port=aws.port if aws else 8080,
+            reserved_concurrency=aws.reserved_concurrency if aws else None,
+            provisioned_concurrency=aws.provisioned_concurrency if aws else None,
+            provisioned_recorded=bool((recorded or {}).get("provisionedConcurrency")))
         version = {"memoryMb": where.memory_mb, "timeoutSeconds": where.timeout_seconds, "architecture": where.architecture,
                    "port": where.port}
         if s3:

@@ -27,6 +27,9 @@ class FunctionPlacement:
     url_auth_type: str
     invoke_mode: str
     port: int
+    reserved_concurrency: int | None = None
+    provisioned_concurrency: int | None = None
+    provisioned_recorded: bool = False  # status says provisioned concurrency was requested: look for it to remove it
 
     @property
     def role_name(self) -> str:

@@ -102,7 +102,7 @@ def classify(error: Exception) -> Exception:
 
 def _not_found(error: BaseException) -> bool:
     return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in (
-        "ResourceNotFoundException", "NoSuchEntity", "NoSuchKey", "404")
+        "ResourceNotFoundException", "NoSuchEntity", "NoSuchKey", "404", "ProvisionedConcurrencyConfigNotFoundException")
 
 
 def _leave_throttling_to_the_pacer(response: Any = None, **_: Any) -> bool | None:
@@ -122,6 +122,7 @@ class _Seen:
     aliases: dict[str, dict[str, Any]]
     urls: dict[str, dict[str, Any]]
     policies: dict[str, str | None] = dataclasses.field(default_factory=dict)  # alias -> its resource policy, where read
+    provisioned: dict[str, Any] | None = None  # the live alias's provisioned concurrency, where looked for
 
 
 class LambdaTarget:
@@ -222,10 +223,16 @@ class LambdaTarget:
         if busy is not None:  # nothing can be done until Lambda finishes: the function alone says so
             return dataclasses.replace(shallow, busy=busy)
         seen = await self._read(name, function)
-        if LIVE_ALIAS in seen.urls and function_placement(desired).url_auth_type == "NONE":
+        where = function_placement(desired)
+        if LIVE_ALIAS in seen.urls and where.url_auth_type == "NONE":
             await self._policy(seen, LIVE_ALIAS)
+        if LIVE_ALIAS in seen.aliases and (where.provisioned_concurrency or where.provisioned_recorded):
+            # Looked for only when asked for (or once was): one control-plane read that most functions need not pay.
+            seen.provisioned = await self._maybe("lambda", "GetProvisionedConcurrencyConfig", FunctionName=name,
+                                                 Qualifier=LIVE_ALIAS)
         self._seen[name] = seen
-        return bodies.observed_from(desired, function, seen.versions, seen.aliases, seen.urls, seen.policies.get(LIVE_ALIAS))
+        return bodies.observed_from(desired, function, seen.versions, seen.aliases, seen.urls, seen.policies.get(LIVE_ALIAS),
+                                    seen.provisioned)
 
     async def _read(self, name: str, function: dict[str, Any]) -> _Seen:
         versions = await self._versions(name)
@@ -309,6 +316,9 @@ class LambdaTarget:
         if seen is None:
             role = await self._role_arn(desired)
             await self._call("lambda", "CreateFunction", **bodies.create_function(desired, secrets, key, role))
+            if where.reserved_concurrency is not None:
+                await self._call("lambda", "PutFunctionConcurrency", FunctionName=where.function_name,
+                                 ReservedConcurrentExecutions=where.reserved_concurrency)
             return wait
         function, versions = seen.function, seen.versions
         latest = function["Configuration"]
@@ -412,14 +422,42 @@ class LambdaTarget:
             raise TransientError("FunctionMissing", f"Lambda function {function_placement(desired).function_name} is gone")
         ordered = sorted(traffic.items(), key=lambda item: -item[1])
         weights = {version: percent / 100 for version, percent in ordered[1:] if percent > 0}
+        first = LIVE_ALIAS not in seen.aliases
         await self._point(desired, seen, LIVE_ALIAS, ordered[0][0], weights)
+        if first:
+            await self._ensure_concurrency(desired, seen)
         return Accepted()
 
     async def reconfigure(self, desired: Desired, secrets: Mapping[str, str], serving: str) -> Accepted:
         seen = await self._snapshot(function_placement(desired).function_name)
         if seen is not None:
             await self._ensure_url(desired, seen, LIVE_ALIAS)
+            await self._ensure_concurrency(desired, seen)
         return Accepted()
+
+    async def _ensure_concurrency(self, desired: Desired, seen: _Seen) -> None:
+        """Reserved concurrency on the function, provisioned concurrency on the live alias, as the spec says."""
+        where = function_placement(desired)
+        name = where.function_name
+        reserved = (seen.function.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
+        if reserved != where.reserved_concurrency:
+            if where.reserved_concurrency is None:
+                await self._call("lambda", "DeleteFunctionConcurrency", FunctionName=name)
+            else:
+                await self._call("lambda", "PutFunctionConcurrency", FunctionName=name,
+                                 ReservedConcurrentExecutions=where.reserved_concurrency)
+        if seen.provisioned is None and LIVE_ALIAS in seen.aliases and where.provisioned_concurrency:
+            seen.provisioned = await self._maybe("lambda", "GetProvisionedConcurrencyConfig", FunctionName=name,
+                                                 Qualifier=LIVE_ALIAS)
+        found = seen.provisioned or {}
+        if found.get("RequestedProvisionedConcurrentExecutions") == where.provisioned_concurrency and \
+                found.get("Status") != "FAILED":
+            return
+        if where.provisioned_concurrency:
+            await self._call("lambda", "PutProvisionedConcurrencyConfig", FunctionName=name, Qualifier=LIVE_ALIAS,
+                             ProvisionedConcurrentExecutions=where.provisioned_concurrency)
+        elif found:
+            await self._call("lambda", "DeleteProvisionedConcurrencyConfig", FunctionName=name, Qualifier=LIVE_ALIAS)
 
     async def retire(self, desired: Desired, cloud_ids: tuple[str, ...]) -> None:
         """Deletes versions the history no longer holds (they count against the account's code storage)."""
