@@ -269,3 +269,25 @@ def test_each_revision_answers_mcp_on_its_own_url(cloud: Any) -> None:
         assert not refused.ok and refused.reason == MCP_HOST_REJECTED, "revision 2's URL reaches revision 2 alone"
 
     run(scenario, cloud)
+
+
+def test_traffic_splits_between_two_revisions_where_the_target_can(cloud: Any) -> None:
+    """What progressive rollouts need: two revisions sharing traffic, as routed, then one again."""
+    async def scenario(c: Contract) -> None:
+        target, first, second, k1, k2 = await c.two_revisions("conf-split", "ghcr.io/acme/calc:1.0.0", "ghcr.io/acme/calc:2.0.0")
+        if target.capabilities.max_traffic_split < 2:
+            pytest.skip("this target declares it cannot split traffic")
+        seen = await c.create(first, k1, None)
+        seen = await c.until(first, serving(k1), "revision 1 to serve")
+        id1 = ours(seen, k1)[0].cloud_id
+        await c.create(second, k2, id1)
+        seen = await c.until(second, phase_of(k2, Phase.READY), "revision 2 to be ready")
+        id2 = ours(seen, k2)[0].cloud_id
+        await c.attempt(lambda: target.route(second, {id1: 70, id2: 30}, ()))
+        seen = await c.until(second, lambda s: {r.cloud_id: r.percent for r in s.revisions if r.percent} == {id1: 70, id2: 30},
+                             "the 70/30 split")
+        assert seen.serving is None, "no revision has all the traffic during a split"
+        await c.attempt(lambda: target.route(second, {id2: 100}, ()))
+        await c.until(second, serving(k2), "revision 2 to serve alone")
+
+    run(scenario, cloud)

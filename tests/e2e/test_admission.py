@@ -141,3 +141,22 @@ def test_a_lambda_zip_needs_no_image_and_an_image_needs_no_zip(cluster: Cluster)
     del neither["spec"]["server"]["image"]
     code, stderr = _apply(cluster, "default", neither)
     assert code != 0 and "exactly one of server.image" in stderr
+
+
+def test_rollout_steps_must_increase_and_need_a_target_that_splits_traffic(cluster: Cluster) -> None:
+    body = manifest("steps-down")
+    body["spec"]["rollout"] = {"steps": [{"percent": 50}, {"percent": 10}]}
+    code, stderr = _apply(cluster, "default", body)
+    assert code != 0 and "spec.rollout.steps" in stderr and "strictly increasing" in stderr
+    body["spec"]["rollout"] = {"steps": [{"percent": 10}, {"percent": 10}]}
+    assert _apply(cluster, "default", body)[0] != 0
+    body["spec"]["rollout"] = {"steps": [{"percent": 100}]}
+    code, stderr = _apply(cluster, "default", body)
+    assert code != 0 and "percent" in stderr
+    body["spec"]["rollout"] = {"steps": [{"percent": 10, "pauseSeconds": 120}, {"percent": 50}]}
+    assert _apply(cluster, "default", body)[0] == 0
+    hosted = manifest("steps-pmcp")
+    hosted["spec"]["target"]["type"] = "pmcp-run"
+    hosted["spec"]["rollout"] = {"steps": [{"percent": 10}]}
+    code, stderr = _apply(cluster, "default", hosted)
+    assert code != 0 and "pmcp-run cannot split traffic" in stderr

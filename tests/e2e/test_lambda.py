@@ -166,6 +166,25 @@ def test_reserved_and_provisioned_concurrency_follow_the_spec(cluster: Cluster, 
     wait_until(lambda: "provisionedConcurrency" not in mcpd.status()["aws"], 30, "status to forget it")
 
 
+def test_a_progressive_rollout_weights_the_alias_step_by_step(cluster: Cluster, cloud: LambdaSimulatorThread,
+                                                              operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-steps")
+    mcpd.apply(lambda_manifest("calc-steps"))
+    mcpd.wait_ready(60)
+    steps = {"steps": [{"percent": 20, "pauseSeconds": 4}, {"percent": 60, "pauseSeconds": 2}]}
+    mcpd.apply(lambda_manifest("calc-steps", "ghcr.io/acme/calc:2.0.0", rollout=steps))
+    wait_until(lambda: function_state(cloud, "calc-steps")["aliases"]["live"] == ("1", {"2": 0.2}), 60, "the first step")
+    paused = wait_until(lambda: mcpd.condition("Reconciling").get("reason") == "RolloutPaused" and mcpd.condition(
+        "Reconciling"), 20, "the pause")
+    assert "20% of traffic (step 1 of 2)" in paused["message"]
+    assert sorted((t["revisionName"], t["percent"]) for t in mcpd.status()["traffic"]) == [("1", 80), ("2", 20)]
+    wait_until(lambda: function_state(cloud, "calc-steps")["aliases"]["live"] == ("2", {"1": 0.4}), 30, "the second step")
+    wait_until(lambda: mcpd.status().get("servingRevision") == "2" and mcpd.is_ready(), 30, "all traffic on version 2")
+    assert function_state(cloud, "calc-steps")["aliases"]["live"] == ("2", {})
+    shifted = [e["message"] for e in mcpd.events() if e["reason"] == "ShiftingTraffic"]
+    assert any("step 1 of 2" in m for m in shifted) and any("step 2 of 2" in m for m in shifted)
+
+
 def test_retain_leaves_the_function_and_an_absent_function_releases_at_once(
         cluster: Cluster, cloud: LambdaSimulatorThread, operator: OperatorProcess, namespace: str) -> None:
     mcpd = Mcpd(cluster, namespace, "calc-keep")

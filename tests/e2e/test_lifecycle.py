@@ -79,6 +79,29 @@ def test_image_change_serves_revision_2_only_once_it_is_ready(cluster: Cluster, 
         (1, "ghcr.io/acme/calc:1", "Ready"), (2, "ghcr.io/acme/calc:2", "Ready")]
 
 
+def test_a_progressive_rollout_splits_ingress_traffic_step_by_step(cluster: Cluster, cloud: SimulatorThread,
+                                                                    operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-steps")
+    mcpd.apply(manifest("calc-steps"))
+    first = mcpd.wait_ready()["servingRevision"]
+    mcpd.apply(manifest("calc-steps", image="ghcr.io/acme/calc:2", rollout={"steps": [{"percent": 25, "pauseSeconds": 4}]}))
+
+    def split() -> dict[int, str] | None:
+        found = cloud_revisions(cloud, "calc-steps")
+        shares = {value["traffic"]: name for name, value in found.items() if value["traffic"]}
+        return shares if set(shares) == {75, 25} else None
+
+    shares = wait_until(split, 60, "traffic split 75/25")
+    assert shares[75] == first
+    paused = wait_until(lambda: mcpd.condition("Reconciling").get("reason") == "RolloutPaused" and mcpd.condition(
+        "Reconciling"), 10, "the step to be held")
+    assert "25% of traffic (step 1 of 1)" in paused["message"] and mcpd.status()["servingRevision"] == first
+    status = mcpd.wait_ready(30)
+    assert status["servingRevision"] == shares[25] and status["traffic"] == [
+        {"revisionName": shares[25], "revisionNumber": 2, "percent": 100}]
+    assert "step 1 of 1" in " ".join(e["message"] for e in mcpd.events() if e["reason"] == "ShiftingTraffic")
+
+
 def test_failing_revision_keeps_revision_1_serving_and_stalls_then_spec_revert_rolls_back(
         cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess, namespace: str) -> None:
     mcpd = Mcpd(cluster, namespace, "calc-fail")

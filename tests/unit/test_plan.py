@@ -7,6 +7,7 @@ and keeps idle versions for free. The planner sees only contract types.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,9 +37,11 @@ class SpecOnly:
         return Placement(where=None, snapshot=snapshot, status_section="azure", facts={"appName": name})
 
 
-def desired(image: str = "img:1", origins: tuple[str, ...] = ("*",), adoption: str = "Refuse") -> Desired:
+def desired(image: str = "img:1", origins: tuple[str, ...] = ("*",), adoption: str = "Refuse",
+            steps: tuple[tuple[int, int], ...] = ()) -> Desired:
     spec = McpDeploymentSpec.model_validate({"target": {"type": "azure-container-apps"}, "adoptionPolicy": adoption,
-                                             "server": {"image": image, "allowedOrigins": list(origins)}})
+                                             "server": {"image": image, "allowedOrigins": list(origins)},
+                                             "rollout": {"steps": [{"percent": p, "pauseSeconds": s} for p, s in steps]}})
     return resolve(spec, "calc", "team", SpecOnly())  # type: ignore[arg-type]
 
 
@@ -366,3 +369,71 @@ def test_a_partial_read_keeps_the_last_known_url_and_facts(cloud: Cloud) -> None
     result = cloud.run(want, status, partial)
     assert result.status.url == "https://calc.example.io/", "unknown is not gone"
     assert result.status.azure is not None and result.status.azure.provisioning_state == "Ok"
+
+
+STEPS = ((10, 60), (50, 60))
+
+
+def rolled_to_step(cloud: Cloud) -> tuple[Desired, Desired, McpDeploymentStatus, str, str]:
+    """Revision 1 serving, revision 2 (with two steps) ready: the first step's split was sent."""
+    first, status, id1 = serving_first(cloud)
+    second = desired("img:2", steps=STEPS)
+    status = cloud.run(second, status, observed(cloud.revision(first, 1, percent=100))).status
+    id2 = cloud.id_of(2, second.revision_hash)
+    step = cloud.run(second, status, observed(cloud.revision(first, 1, percent=100), cloud.revision(second, 2)))
+    assert step.action == planning.Route({id1: 90, id2: 10}), "the first step: 10% to the new revision"
+    assert step.status.pending is not None and step.status.pending.step == 0
+    assert ("Normal", "ShiftingTraffic", "moving 10% of traffic to revision 2 (step 1 of 2)") in [
+        (t, r, m.replace(f" ({id2})", "")) for t, r, m in step.events]
+    return first, second, step.status, id1, id2
+
+
+def test_a_progressive_rollout_holds_each_step_for_its_pause_then_moves_on(cloud: Cloud) -> None:
+    first, second, status, id1, id2 = rolled_to_step(cloud)
+    split = observed(cloud.revision(first, 1, percent=90), cloud.revision(second, 2, percent=10))
+    held = cloud.run(second, status, split, now=NOW.replace(second=30))
+    assert held.action is None and conditions(held.status)["Reconciling"] == ("True", "RolloutPaused")
+    assert held.requeue_after == 30 and held.status.serving_revision == id1, "the largest share is the serving one"
+    later = NOW.replace(minute=1, second=1)
+    second_step = cloud.run(second, held.status, split, now=later)
+    assert second_step.action == planning.Route({id1: 50, id2: 50})
+    even = observed(cloud.revision(first, 1, percent=50), cloud.revision(second, 2, percent=50))
+    done = cloud.run(second, second_step.status, even, now=later.replace(minute=2, second=2))
+    assert done.action == planning.Route({id2: 100}), "after the last step: all of it"
+    ready = cloud.run(second, done.status, observed(cloud.revision(first, 1), cloud.revision(second, 2, percent=100)))
+    assert conditions(ready.status)["Ready"] == ("True", "Serving")
+
+
+def test_a_revision_that_fails_during_a_step_gives_its_share_back_at_once(cloud: Cloud) -> None:
+    first, second, status, id1, _ = rolled_to_step(cloud)
+    failed = observed(cloud.revision(first, 1, percent=90), cloud.revision(second, 2, Phase.FAILED, percent=10, message="OOM"))
+    result = cloud.run(second, status, failed, now=NOW.replace(second=20))
+    assert result.action == planning.Route({id1: 100})
+    assert conditions(result.status)["Stalled"] == ("True", "RevisionFailed") and "keeps serving" in result.status.conditions[
+        next(i for i, c in enumerate(result.status.conditions) if c.type == "Stalled")].message
+    assert any(reason == "RolledBack" for _, reason, _ in result.events)
+
+
+@pytest.mark.parametrize("case", ["cannot split", "first revision", "rollback to an older revision"])
+def test_steps_are_skipped_where_there_is_nothing_to_split(case: str) -> None:
+    capabilities = dataclasses.replace(CAPABILITY_SETS["named-ids-idle-billed"], max_traffic_split=1) \
+        if case == "cannot split" else CAPABILITY_SETS["named-ids-idle-billed"]
+    cloud = Cloud(capabilities)
+    if case == "first revision":
+        want = desired(steps=STEPS)
+        status = intent(cloud, want)
+        result = cloud.run(want, status, observed(cloud.revision(want, 1)))
+        assert result.action == planning.Route({cloud.id_of(1, want.revision_hash): 100})
+        return
+    first, status, id1 = serving_first(cloud)
+    second = desired("img:2", steps=STEPS)
+    status = cloud.run(second, status, observed(cloud.revision(first, 1, percent=100))).status
+    id2 = cloud.id_of(2, second.revision_hash)
+    if case == "cannot split":
+        result = cloud.run(second, status, observed(cloud.revision(first, 1, percent=100), cloud.revision(second, 2)))
+        assert result.action == planning.Route({id2: 100})
+        return
+    status = cloud.run(second, status, observed(cloud.revision(first, 1), cloud.revision(second, 2, percent=100))).status
+    back = desired("img:1", steps=STEPS)  # the spec edited back: revision 1 again, at once
+    result = cloud.run(back, status, observed(cloud.revision(first, 1), cloud.revision(second, 2, percent=100)))
+    assert result.action == planning.Route({id1: 100})

@@ -265,6 +265,30 @@ class Verify(ApiModel):
                                                                    "authentication, sent as Authorization: Bearer.")
 
 
+class RolloutStep(ApiModel):
+    """One step of a progressive rollout: this share of traffic on the new revision, held this long."""
+
+    percent: int = Field(ge=1, le=99, description="Percent of traffic the new revision receives in this step.")
+    pause_seconds: int = Field(default=60, ge=0, le=86400,
+                               description="How long the step is held before the next one (default 60).")
+
+
+class Rollout(ApiModel):
+    """How traffic moves to a new revision that passed its MCP check: at once (no steps), or in steps."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        _rule("self.steps.map(s, s.percent).isSorted() && self.steps.all(s, self.steps.filter(t, t.percent == s.percent)"
+              ".size() == 1)", "rollout.steps must have strictly increasing percents", field_path=".steps"),
+    ]})
+
+    steps: list[RolloutStep] = Field(default_factory=list, max_length=10,
+                                     description="Shares of traffic for the new revision before it gets 100%, e.g. 10% "
+                                                 "for 2 minutes, then 50% for 2 minutes. A revision that fails meanwhile "
+                                                 "loses its share at once. Empty: 100% at once. Only for targets that "
+                                                 "can split traffic (not pmcp-run). The first revision of a resource, "
+                                                 "with nothing to share with, gets 100% at once.")
+
+
 class DeletionPolicy(enum.StrEnum):
     DELETE = "Delete"
     RETAIN = "Retain"
@@ -287,6 +311,9 @@ class McpDeploymentSpec(ApiModel):
         _rule("self.target.type != 'aws-lambda' || (has(self.server.image) != (has(self.aws) && has(self.aws.s3)))",
               "aws-lambda needs exactly one of server.image (a container image in ECR) and aws.s3 (a zip in S3)",
               field_path=".server.image"),
+        _rule("!has(self.rollout) || !has(self.rollout.steps) || size(self.rollout.steps) == 0 || "
+              "self.target.type != 'pmcp-run'", "pmcp-run cannot split traffic between deployments: remove rollout.steps",
+              field_path=".rollout.steps"),
         _rule("!has(self.aws) || self.target.type == 'aws-lambda'", "spec.aws applies only to target.type aws-lambda",
               field_path=".aws"),
         _rule("!has(self.gcp) || self.target.type == 'google-cloud-run'",
@@ -299,6 +326,8 @@ class McpDeploymentSpec(ApiModel):
     aws: Aws | None = Field(default=None, description="Settings for target.type aws-lambda.")
     gcp: Gcp | None = Field(default=None, description="Settings for target.type google-cloud-run.")
     credentials: Credentials | None = Field(default=None, description="Per-resource cloud credentials (optional).")
+    rollout: Rollout = Field(default_factory=Rollout, description="How traffic moves to a new revision (at once by "
+                                                                   "default, or in steps).")
     verify: Verify = Field(default_factory=Verify, description="The MCP check a revision passes before it takes "
                                                                "traffic (on by default).")
     revision_history_limit: int = Field(default=10, ge=1, le=100,
@@ -391,6 +420,8 @@ class PendingOperation(ApiModel):
     started_at: str = Field(description="When it started (RFC 3339).")
     token: str | None = Field(default=None, description="The SDK poller's continuation token.")
     attempts: int = Field(default=0, description="How many times the operation was (re)issued.")
+    step: int | None = Field(default=None, description="A progressive rollout's step in effect (0 is the first).")
+    step_started_at: str | None = Field(default=None, description="When that step's traffic was sent (RFC 3339).")
 
 
 class AzureStatus(ApiModel):
@@ -439,7 +470,8 @@ class McpDeploymentStatus(ApiModel):
     azure: AzureStatus | None = Field(default=None, description="Container Apps' own facts (target azure-container-apps).")
     aws: AwsStatus | None = Field(default=None, description="Lambda's own facts (target aws-lambda).")
     latest_revision: str | None = Field(default=None, description="The newest revision created for the current spec.")
-    serving_revision: str | None = Field(default=None, description="The revision that receives 100% of traffic.")
+    serving_revision: str | None = Field(default=None, description="The revision that receives the largest share of "
+                                                                    "traffic (all of it, but during a progressive rollout).")
     revision_counter: int = Field(default=0, description="The last revision number handed out.")
     revisions: list[RevisionRecord] = Field(default_factory=list, description="Revision history, newest last, at most "
                                                                                "spec.revisionHistoryLimit entries.")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..api.models import McpDeploymentSpec, RevisionSnapshot, Verify
+from ..api.models import McpDeploymentSpec, RevisionSnapshot, Rollout, Verify
 
 if TYPE_CHECKING:
     from ..contract import Connector
@@ -62,6 +62,7 @@ class Desired:
     revision_hash: str
     adopt: bool = False  # spec.adoptionPolicy is Adopt: a resource someone else made may be taken over
     verify: Verify = field(default_factory=Verify)  # the MCP check a revision passes before it takes traffic
+    rollout: Rollout = field(default_factory=Rollout)  # how traffic moves to it once it passed: at once or in steps
 
     @property
     def owner(self) -> str:
@@ -101,6 +102,7 @@ def resolve(spec: McpDeploymentSpec, name: str, namespace: str, connector: Conne
         revision_hash=snapshot_hash(placement.snapshot),
         adopt=spec.adoption_policy == "Adopt",
         verify=spec.verify,
+        rollout=spec.rollout,
     )
 
 

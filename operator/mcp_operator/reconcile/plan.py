@@ -7,6 +7,7 @@ resumes with the same revision instead of creating another.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -211,9 +212,10 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     rebuilt = _rebuild_history(nxt, desired, observed, stamp)
     refresh_history(nxt, observed)
     nxt.traffic = _traffic(nxt, observed)
-    serving_revision = observed.serving
-    serving = serving_revision.cloud_id if serving_revision else None
-    previously_serving = status.serving_revision
+    # The revision with all the traffic; during a progressive rollout none has it, and the largest share counts.
+    full = observed.serving
+    primary = full or max((r for r in observed.revisions if r.percent > 0), key=lambda r: r.percent, default=None)
+    serving = primary.cloud_id if primary else None
     nxt.serving_revision = serving
     _insecure_condition(nxt, desired, generation, stamp)
     result = Plan(nxt)
@@ -259,6 +261,12 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
 
     if candidate.state == "Failed":
         nxt.pending = None
+        back = _share_back(candidate, observed)
+        if back is not None:  # it failed with a share of traffic (a progressive rollout): all of it goes back at once
+            result.action = Route({back.cloud_id: 100})
+            result.events.append(("Warning", "RolledBack", f"{_named(candidate)} failed with traffic: moving all of it "
+                                  f"back to {back.cloud_id}"))
+            serving = back.cloud_id
         still = f"; revision {_number_of(nxt, serving)} ({serving}) keeps serving" if serving else ""
         conditions_for(nxt, "stalled", "RevisionFailed",
                        f"{_named(candidate)} failed: {candidate.message}{still}. "
@@ -283,8 +291,13 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         if gated is not None:
             return gated
 
-    if not _same(serving, candidate.name):
-        drift = _same(previously_serving, candidate.name)
+    if full is None or not _same(full.cloud_id, candidate.name):
+        # Drift: it had all the traffic at the last look, and something else moved it since.
+        drift = any(_same(t.revision_name, candidate.name) and t.percent == 100 for t in status.traffic)
+        if not drift and found is not None:
+            stepped = _next_step(nxt, candidate, found, observed, desired, stamp, now, context, result)
+            if stepped is not None:
+                return progressing(*stepped)
         nxt.pending = PendingOperation(kind="Traffic", revision_number=candidate.number, started_at=stamp)
         revive = (candidate.name,) if candidate.state == STATE_OF_PHASE[Phase.RETIRED] else ()
         result.action = Route({candidate.name: 100}, revive, drift=drift)
@@ -384,6 +397,54 @@ def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: 
     if not _stalled_for(status, reason):
         result.events.append(("Warning", reason, message))
     return result
+
+
+def _next_step(nxt: McpDeploymentStatus, candidate: RevisionRecord, found: ObservedRevision, observed: Observed,
+               desired: Desired, stamp: str, now: datetime | None, context: Context,
+               result: Plan) -> tuple[str, str, float | None] | None:
+    """A progressive rollout (spec.rollout.steps): the share of the step in effect, held for its pause, then the next.
+
+    Returns the Reconciling (reason, message, delay) while a step is sent or held; None once the steps are done,
+    or when there are none to take: no steps, a target that cannot split traffic, no other revision to share
+    with (a first rollout), or a rollback to an older revision (which is not tried out again in steps).
+    """
+    steps = desired.rollout.steps
+    previous = max((r for r in observed.revisions if r.percent > 0 and r is not found), key=lambda r: r.percent, default=None)
+    if (not steps or context.capabilities.max_traffic_split < 2 or previous is None
+            or candidate.number != nxt.revision_counter):
+        return None
+    pending = nxt.pending if (nxt.pending and nxt.pending.kind == "Traffic" and nxt.pending.step is not None
+                              and nxt.pending.revision_number == candidate.number) else None
+    step, started = (pending.step, pending.step_started_at) if pending is not None else (0, None)
+    assert step is not None
+    if pending is not None and step < len(steps) and found.percent == steps[step].percent:
+        held = _seconds_since(started or stamp, now)
+        wait = steps[step].pause_seconds - held
+        if wait > 0:
+            result.action = None
+            return ("RolloutPaused", f"{_named(candidate)} receives {found.percent}% of traffic (step {step + 1} of "
+                    f"{len(steps)}); the next step in {math.ceil(wait)} s", min(wait, context.drift_interval))
+        step, started = step + 1, None
+    if step >= len(steps):
+        return None
+    share = steps[step].percent
+    nxt.pending = PendingOperation(kind="Traffic", revision_number=candidate.number,
+                                   started_at=pending.started_at if pending is not None else stamp, step=step,
+                                   step_started_at=started or stamp)
+    revive = (candidate.name,) if candidate.state == STATE_OF_PHASE[Phase.RETIRED] else ()
+    result.action = Route({previous.cloud_id: 100 - share, candidate.name: share}, revive)
+    message = f"moving {share}% of traffic to {_named(candidate)} (step {step + 1} of {len(steps)})"
+    if started is None:  # a step sent again (its split was undone meanwhile) keeps its start and says nothing new
+        result.events.append(("Normal", "ShiftingTraffic", message))
+    return "ShiftingTraffic", message, context.poll_interval
+
+
+def _share_back(candidate: RevisionRecord, observed: Observed) -> ObservedRevision | None:
+    """Where the traffic of a failed revision goes back to, when it has a share of it: the other revision with one."""
+    found = _observed_for(candidate, observed)
+    if found is None or found.percent == 0:
+        return None
+    return max((r for r in observed.revisions if r.percent > 0 and r is not found), key=lambda r: r.percent, default=None)
 
 
 def _stalled_for(status: McpDeploymentStatus, reason: str) -> bool:
