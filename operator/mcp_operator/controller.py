@@ -27,7 +27,7 @@ from .reconcile.desired import Desired, SpecError, resolve, with_secrets_digest
 from .secrets import SecretIndex, fingerprint
 from .settings import Settings
 from .targets.registry import Connectors, supported
-from .verify import Checker, Resolver
+from .verify import Checker, Resolver, ToolCall
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[str, str, str], None]  # (type, reason, message)
@@ -259,7 +259,9 @@ class Controller:
             ref = desired.verify.token_secret_ref
             data, _ = await self.kube.secret_data(desired.namespace, ref.name)
             token = _key(data, desired.namespace, ref.name, ref.key)
-        found = await self.checker.handshake(action.url, attempt, tuple(desired.verify.expected_tools), token)
+        smoke = desired.verify.smoke_test
+        call = ToolCall(smoke.tool, smoke.arguments, smoke.expect) if smoke is not None else None
+        found = await self.checker.handshake(action.url, attempt, tuple(desired.verify.expected_tools), token, call)
         now = planning.now_iso()
         metrics.MCP_CHECKS.labels(target_type, "passed" if found.ok else found.reason).inc()
         metrics.MCP_CHECK_SECONDS.labels(target_type).observe(found.latency_ms / 1000)
@@ -267,7 +269,8 @@ class Controller:
                               first_checked_at=record.mcp.first_checked_at if record.mcp else now,
                               protocol_version=found.protocol_version, server_name=found.server_name,
                               server_version=found.server_version, tool_count=len(found.tools) if found.ok else None,
-                              latency_ms=found.latency_ms, reason=found.reason or None, message=found.message or None)
+                              latency_ms=found.latency_ms, reason=found.reason or None, message=found.message or None,
+                              smoke_test=found.smoke_test)
         if found.ok:
             emit("Normal", "McpVerified", f"revision {record.number} answered the MCP handshake at {action.url}: "
                                           f"{found.server_name} {found.server_version}, protocol {found.protocol_version}, "

@@ -12,6 +12,7 @@ private DNS, air-gapped clusters and simulated clouds; the TLS name checked stay
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import ssl
 import time
@@ -28,6 +29,7 @@ from mcp.shared.exceptions import MCPError
 
 from .contract import MCP_HANDSHAKE_FAILED as HANDSHAKE_FAILED
 from .contract import MCP_HOST_REJECTED as HOST_REJECTED
+from .contract import MCP_SMOKE_TEST_FAILED as SMOKE_TEST_FAILED
 from .contract import MCP_TOOLS_MISSING as TOOLS_MISSING
 from .contract import MCP_UNAUTHORIZED as UNAUTHORIZED
 from .contract import MCP_UNREACHABLE as UNREACHABLE
@@ -47,6 +49,16 @@ class Handshake:
     server_version: str | None = None
     tools: tuple[str, ...] = ()
     latency_ms: int = 0
+    smoke_test: str | None = None  # what the smoke test's tool call returned (its text, shortened)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """spec.verify.smokeTest: a tool, its arguments, and text its result must contain (None: any result but an error)."""
+
+    tool: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    expect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ class Checker:
                                   event_hooks={"response": [keep_refusals]})
 
     async def handshake(self, url: str, timeout: float, expected_tools: tuple[str, ...] = (),  # noqa: ASYNC109 - per check
-                        token: str | None = None) -> Handshake:
+                        token: str | None = None, smoke: ToolCall | None = None) -> Handshake:
         started = time.monotonic()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         refused: list[tuple[int, str]] = []
@@ -127,6 +139,7 @@ class Checker:
                     streamable_http_client(url, http_client=http) as (read, write), ClientSession(read, write) as session:
                 hello = await session.initialize()
                 listed = await session.list_tools()
+                called = await session.call_tool(smoke.tool, dict(smoke.arguments)) if smoke is not None else None
         except BaseException as error:
             if isinstance(error, asyncio.CancelledError) and not isinstance(error.__context__, TimeoutError):
                 raise
@@ -137,10 +150,28 @@ class Checker:
                           _ms(started))
         missing = [name for name in expected_tools if name not in tools]
         if missing:
-            return Handshake(False, TOOLS_MISSING, f"the server at {url} lists tools {', '.join(tools) or 'none'}, "
-                                                   f"but spec.verify.expectedTools also names {', '.join(missing)}",
-                             found.protocol_version, found.server_name, found.server_version, tools, found.latency_ms)
+            return dataclasses.replace(found, ok=False, reason=TOOLS_MISSING, message=(
+                f"the server at {url} lists tools {', '.join(tools) or 'none'}, but spec.verify.expectedTools also names "
+                f"{', '.join(missing)}"))
+        if smoke is not None:
+            return _judge(found, smoke, called, url)
         return found
+
+
+def _judge(found: Handshake, smoke: ToolCall, called: Any, url: str) -> Handshake:
+    """The smoke test's verdict: an error result, or a text without the expected words, fails the check for good."""
+    text = " ".join(str(getattr(part, "text", "")) for part in getattr(called, "content", None) or []).strip()
+    shown = text if len(text) <= 200 else text[:197] + "..."
+    summary = f"{smoke.tool} returned {shown!r}"
+    if getattr(called, "is_error", False):
+        return dataclasses.replace(found, ok=False, reason=SMOKE_TEST_FAILED, smoke_test=summary, message=(
+            f"the smoke test's call of {smoke.tool} at {url} returned an error: {shown!r}; fix the server or "
+            "spec.verify.smokeTest"))
+    if smoke.expect is not None and smoke.expect not in text:
+        return dataclasses.replace(found, ok=False, reason=SMOKE_TEST_FAILED, smoke_test=summary, message=(
+            f"the smoke test's call of {smoke.tool} at {url} returned {shown!r}, which does not contain "
+            f"{smoke.expect!r} (spec.verify.smokeTest.expect)"))
+    return dataclasses.replace(found, smoke_test=summary)
 
 
 @functools.cache

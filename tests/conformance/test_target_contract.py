@@ -17,12 +17,22 @@ import pytest
 
 import harnesses
 from mcp_operator.api.models import McpDeploymentSpec
-from mcp_operator.contract import MCP_HOST_REJECTED, Connector, Observed, ObservedRevision, Phase, RevisionKey, Target, TransientError
+from mcp_operator.contract import (
+    MCP_HOST_REJECTED,
+    MCP_SMOKE_TEST_FAILED,
+    Connector,
+    Observed,
+    ObservedRevision,
+    Phase,
+    RevisionKey,
+    Target,
+    TransientError,
+)
 from mcp_operator.reconcile import ownership
 from mcp_operator.reconcile.desired import Desired, resolve
 from mcp_operator.settings import Settings
 from mcp_operator.targets import registry
-from mcp_operator.verify import Checker, Resolver
+from mcp_operator.verify import Checker, Resolver, ToolCall
 
 T = TypeVar("T")
 HARNESSES: dict[str, Callable[[], Any]] = {target: partial(harnesses.start, target) for target in harnesses.STARTERS}
@@ -267,6 +277,10 @@ def test_each_revision_answers_mcp_on_its_own_url(cloud: Any) -> None:
         assert passed.ok and passed.server_name == "calc" and passed.server_version == "1.0.0"
         refused = await checker.handshake(second.url, 10)
         assert not refused.ok and refused.reason == MCP_HOST_REJECTED, "revision 2's URL reaches revision 2 alone"
+        smoke = await checker.handshake(first.url, 10, smoke=ToolCall("add", {"a": 2, "b": 3}, "5"))
+        assert smoke.ok and smoke.smoke_test == "add returned '5.0'"
+        wrong = await checker.handshake(first.url, 10, smoke=ToolCall("add", {"a": 2, "b": 3}, "7"))
+        assert not wrong.ok and wrong.reason == MCP_SMOKE_TEST_FAILED and "'5.0'" in wrong.message
 
     run(scenario, cloud)
 

@@ -96,3 +96,18 @@ def test_a_server_that_requires_a_token_is_checked_with_the_one_named(cluster: C
                           verify={"tokenSecretRef": {"name": "calc-token", "key": "token"}}))
     assert opened.wait_ready()["revisions"][-1]["mcp"]["result"] == "Passed"
     assert "sim-token" not in str(opened.get()) + str(opened.events()), "the token is never shown"
+
+
+def test_a_smoke_test_tool_call_must_return_what_the_spec_expects(cluster: Cluster, cloud: SimulatorThread,
+                                                                  operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-smoke")
+    adds = {"tool": "add", "arguments": {"a": 2, "b": 3}}
+    serving = _serving_then_update(mcpd, "ghcr.io/acme/calculator:2.0.0", verify={"smokeTest": {**adds, "expect": "5"}})
+    wait_until(lambda: mcpd.is_ready() and mcpd.status()["revisionCounter"] == 2, 40, "revision 2 to serve")
+    assert mcpd.status()["revisions"][-1]["mcp"]["smokeTest"] == "add returned '5.0'"
+
+    mcpd.apply(manifest("calc-smoke", image="ghcr.io/acme/calculator:3.0.0", verify={"smokeTest": {**adds, "expect": "6"}}))
+    message = _stalled(mcpd, "McpSmokeTestFailed")
+    assert "'5.0'" in message and "'6'" in message and "keeps serving" in message
+    assert cloud_revisions(cloud, "calc-smoke")[mcpd.status()["servingRevision"]]["traffic"] == 100
+    assert mcpd.status()["servingRevision"] != serving, "revision 2 (checked) serves; revision 3 got nothing"

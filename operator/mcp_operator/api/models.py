@@ -247,6 +247,17 @@ class Credentials(ApiModel):
     secret_ref: SecretReference = Field(description="The Secret with the credential.")
 
 
+class SmokeTest(ApiModel):
+    """One tool call a new revision must answer as expected before it takes traffic."""
+
+    tool: str = Field(min_length=1, max_length=128, description="The tool to call, e.g. add.")
+    arguments: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+                                      description="Its arguments, as a JSON object, e.g. {a: 2, b: 3}.")
+    expect: str | None = Field(default=None, max_length=1024,
+                               description="Text the result must contain, e.g. \"5\". Unset: any result that is not an "
+                                           "error passes.")
+
+
 class Verify(ApiModel):
     """The MCP handshake a new revision must pass on its own URL before it takes traffic."""
 
@@ -260,6 +271,8 @@ class Verify(ApiModel):
     expected_tools: list[str] = Field(default_factory=list, max_length=100,
                                       description="Tools the server must list (deploy.toml [post_deploy_tests]); a "
                                                   "missing one fails the check.")
+    smoke_test: SmokeTest | None = Field(default=None, description="A tool call the revision must answer as expected "
+                                                                   "(after initialize and tools/list).")
     token_secret_ref: SecretKeySelector | None = Field(default=None,
                                                        description="A bearer token for servers that require "
                                                                    "authentication, sent as Authorization: Bearer.")
@@ -393,6 +406,8 @@ class McpCheck(ApiModel):
     server_version: str | None = Field(default=None, description="serverInfo.version")
     tool_count: int | None = Field(default=None, description="How many tools tools/list returned.")
     latency_ms: int | None = Field(default=None, description="Time of initialize + tools/list, in milliseconds.")
+    smoke_test: str | None = Field(default=None, description="What the spec.verify.smokeTest call returned (its text, "
+                                                             "shortened).")
     reason: str | None = Field(default=None, description="Why it failed (McpHostRejected, McpUnreachable, ...).")
     message: str | None = Field(default=None, description="What failed, in the server's words, and what to change.")
 
