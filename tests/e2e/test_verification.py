@@ -6,6 +6,8 @@ image reference: healthy, behind a Host guard (421), bound to loopback (the ingr
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from armsim.testing import SimulatorThread
@@ -111,3 +113,31 @@ def test_a_smoke_test_tool_call_must_return_what_the_spec_expects(cluster: Clust
     assert "'5.0'" in message and "'6'" in message and "keeps serving" in message
     assert cloud_revisions(cloud, "calc-smoke")[mcpd.status()["servingRevision"]]["traffic"] == 100
     assert mcpd.status()["servingRevision"] != serving, "revision 2 (checked) serves; revision 3 got nothing"
+
+
+def test_a_canary_is_checked_at_each_step_and_rolled_back_when_it_starts_failing(
+        cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess, namespace: str) -> None:
+    steps = {"steps": [{"percent": 10, "pauseSeconds": 2}, {"percent": 50, "pauseSeconds": 2}]}
+    healthy = Mcpd(cluster, namespace, "calc-canary")
+    _serving_then_update(healthy, "ghcr.io/acme/calculator:2.0.0", rollout=steps)
+    wait_until(lambda: healthy.is_ready() and healthy.status()["revisionCounter"] == 2, 60, "10% -> 50% -> 100%")
+    shifted = [e["message"] for e in healthy.events() if e["reason"] == "ShiftingTraffic"]
+    assert any("10% of traffic" in m for m in shifted) and any("50% of traffic" in m for m in shifted)
+    assert len(healthy.wait_events("McpVerified")) >= 3, "checked before traffic, then after each step"
+
+    # Healthy for 6 requests (two handshakes: before traffic, after 10%), failing from the check after 50%.
+    failing = Mcpd(cluster, namespace, "calc-fading")
+    serving = _serving_then_update(failing, "ghcr.io/acme/mcp-crash-after-6:2", rollout=steps)
+    message = _stalled(failing, "McpUnreachable", 30)
+    assert "all traffic went back" in message
+    wait_until(lambda: cloud_revisions(cloud, "calc-fading")[serving]["traffic"] == 100, 20, "all traffic back")
+    rolled = [e["message"] for e in failing.wait_events("RolledBack")]
+    assert any("with 50% of traffic" in m for m in rolled), rolled
+    def requests_to_revision_2() -> int:
+        ingress = cloud.simulator.ingress
+        return next(count for host, count in ingress.requests.items() if host.startswith("calc-fading--r2"))
+
+    checks = requests_to_revision_2()
+    assert failing.status()["revisions"][-1]["mcp"]["final"] is True
+    time.sleep(3)
+    assert requests_to_revision_2() == checks, "a revision sent back is not checked again"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mcp_operator.api.models import McpDeploymentSpec, McpDeploymentStatus, RevisionSnapshot, TrafficTarget
+from mcp_operator.api.models import McpCheck, McpDeploymentSpec, McpDeploymentStatus, RevisionSnapshot, TrafficTarget
 from mcp_operator.contract import CREATED_BY_TAG, OPERATOR_NAME, OWNER_TAG, Capabilities, Observed, ObservedRevision, Phase, RevisionKey
 from mcp_operator.reconcile import plan as planning
 from mcp_operator.reconcile.desired import Desired, Placement, resolve
@@ -437,3 +437,31 @@ def test_steps_are_skipped_where_there_is_nothing_to_split(case: str) -> None:
     back = desired("img:1", steps=STEPS)  # the spec edited back: revision 1 again, at once
     result = cloud.run(back, status, observed(cloud.revision(first, 1), cloud.revision(second, 2, percent=100)))
     assert result.action == planning.Route({id1: 100})
+
+
+def test_each_step_is_verified_again_before_the_next_and_a_failed_check_sends_all_traffic_back(cloud: Cloud) -> None:
+    first, second, status, id1, id2 = rolled_to_step(cloud)
+    status.revisions[-1].mcp = McpCheck(result="Passed", url="https://r2/", checked_at="2026-11-25T11:59:00Z",
+                                        first_checked_at="2026-11-25T11:59:00Z")
+    with_url = dataclasses.replace(cloud.revision(second, 2, percent=10), url="https://r2/")
+    split = observed(cloud.revision(first, 1, percent=90), with_url)
+    after_pause = NOW.replace(minute=1, second=5)
+    again = cloud.run(second, status, split, now=after_pause)
+    assert again.action == planning.VerifyMcp(2, "https://r2/"), "the check before traffic does not count for step 2"
+    assert conditions(again.status)["Reconciling"] == ("True", "VerifyingMcp")
+    assert again.status.traffic_summary == "#1 90%, #2 10%"
+
+    failed = again.status.model_copy(deep=True)
+    failed.revisions[-1].mcp = McpCheck(result="Failed", url="https://r2/", checked_at="2026-11-25T12:01:05Z",
+                                        first_checked_at="2026-11-25T11:59:00Z", reason="McpUnreachable",
+                                        message="the ingress could not reach the server")
+    back = cloud.run(second, failed, split, now=after_pause)
+    assert back.action == planning.Route({id1: 100})
+    assert conditions(back.status)["Stalled"] == ("True", "McpUnreachable")
+    assert any(reason == "RolledBack" for _, reason, _ in back.events)
+
+    passed = again.status.model_copy(deep=True)
+    passed.revisions[-1].mcp = McpCheck(result="Passed", url="https://r2/", checked_at="2026-11-25T12:01:05Z",
+                                        first_checked_at="2026-11-25T11:59:00Z")
+    onward = cloud.run(second, passed, split, now=after_pause)
+    assert onward.action == planning.Route({id1: 50, id2: 50}), "checked again: the next step"

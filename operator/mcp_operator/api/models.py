@@ -409,6 +409,8 @@ class McpCheck(ApiModel):
     smoke_test: str | None = Field(default=None, description="What the spec.verify.smokeTest call returned (its text, "
                                                              "shortened).")
     reason: str | None = Field(default=None, description="Why it failed (McpHostRejected, McpUnreachable, ...).")
+    final: bool | None = Field(default=None, description="True: the failure is not checked again (it failed with a share "
+                                                         "of traffic during a progressive rollout, which went back).")
     message: str | None = Field(default=None, description="What failed, in the server's words, and what to change.")
 
 
@@ -482,6 +484,8 @@ class McpDeploymentStatus(ApiModel):
     fqdn: str | None = Field(default=None, description="Fully qualified domain name the server answers on.")
     url: str | None = Field(default=None, description="The MCP endpoint: https://<fqdn>/.")
     traffic: list[TrafficTarget] = Field(default_factory=list, description="How traffic is split now, by revision.")
+    traffic_summary: str | None = Field(default=None, description="The same in one line, largest share first, e.g. "
+                                                                  "\"#1 90%, #2 10%\" (kubectl get's Traffic column).")
     azure: AzureStatus | None = Field(default=None, description="Container Apps' own facts (target azure-container-apps).")
     aws: AwsStatus | None = Field(default=None, description="Lambda's own facts (target aws-lambda).")
     latest_revision: str | None = Field(default=None, description="The newest revision created for the current spec.")

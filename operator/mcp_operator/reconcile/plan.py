@@ -141,6 +141,13 @@ def _traffic(status: McpDeploymentStatus, observed: Observed) -> list[TrafficTar
             for r in observed.revisions if r.percent > 0]
 
 
+def _summary(traffic: list[TrafficTarget]) -> str | None:
+    """status.traffic in one line, largest share first: "#1 90%, #2 10%" (a revision not ours by its cloud name)."""
+    shares = sorted(traffic, key=lambda t: -t.percent)
+    return ", ".join(f"{f'#{t.revision_number}' if t.revision_number else t.revision_name} {t.percent}%"
+                     for t in shares) or None
+
+
 def _trim(status: McpDeploymentStatus, limit: int, keep_numbers: set[int], serving: str | None) -> None:
     """Drops the oldest records beyond ``limit``, never a kept one nor the serving one."""
     while len(status.revisions) > limit:
@@ -212,6 +219,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     rebuilt = _rebuild_history(nxt, desired, observed, stamp)
     refresh_history(nxt, observed)
     nxt.traffic = _traffic(nxt, observed)
+    nxt.traffic_summary = _summary(nxt.traffic)
     # The revision with all the traffic; during a progressive rollout none has it, and the largest share counts.
     full = observed.serving
     primary = full or max((r for r in observed.revisions if r.percent > 0), key=lambda r: r.percent, default=None)
@@ -376,7 +384,9 @@ def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: 
     url = found.url.rstrip("/") + desired.verify.path
     generation = nxt.observed_generation or 0
     waited = _seconds_since(check.first_checked_at, now) if check is not None else 0.0
-    if check is None or (check.reason not in MCP_DEFINITIVE_FAILURES and waited < desired.verify.timeout_seconds):
+    back = _share_back(candidate, observed)  # it has a share of real traffic (a step): no second chance
+    if check is None or (check.reason not in MCP_DEFINITIVE_FAILURES and waited < desired.verify.timeout_seconds
+                         and back is None and not check.final):
         nxt.pending = PendingOperation(kind="Verification", revision_number=candidate.number,
                                        started_at=check.first_checked_at if check else stamp)
         result.action = VerifyMcp(candidate.number, url)
@@ -386,7 +396,16 @@ def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: 
         return result
     nxt.pending = None
     serving = _record(nxt, nxt.serving_revision or "")
-    if serving is candidate:
+    if back is not None:  # it failed a check during a progressive rollout: all traffic goes back at once
+        result.action = Route({back.cloud_id: 100})
+        check.final = True  # for good: a later check that passes must not start the steps over
+        result.events.append(("Warning", "RolledBack", f"{_named(candidate)} failed the MCP check with "
+                              f"{found.percent}% of traffic: moving all of it back to {back.cloud_id}"))
+        returned = _record(nxt, back.cloud_id)
+        still = f"; all traffic went back to {_named(returned) if returned else back.cloud_id}"
+    elif check.final:
+        still = f"; all traffic went back to {_named(serving) if serving else 'the previous revision'}"
+    elif serving is candidate:
         still = "; it serves all traffic (there was no earlier revision to keep), fix it with a new revision"
     else:
         still = f"; {_named(serving)} keeps serving" if serving else "; it gets no traffic"
@@ -424,6 +443,13 @@ def _next_step(nxt: McpDeploymentStatus, candidate: RevisionRecord, found: Obser
             result.action = None
             return ("RolloutPaused", f"{_named(candidate)} receives {found.percent}% of traffic (step {step + 1} of "
                     f"{len(steps)}); the next step in {math.ceil(wait)} s", min(wait, context.drift_interval))
+        check = candidate.mcp
+        if desired.verify.enabled and found.url and (check is None or _seconds_since(started or stamp, _at(check.checked_at))
+                                                     < steps[step].pause_seconds):
+            # Verified again at the end of each step, with its share of real traffic: a failure sends it all back.
+            result.action = VerifyMcp(candidate.number, found.url.rstrip("/") + desired.verify.path)
+            return ("VerifyingMcp", f"checking {_named(candidate)} again after step {step + 1} of {len(steps)} "
+                    f"({found.percent}% of traffic)", context.poll_interval)
         step, started = step + 1, None
     if step >= len(steps):
         return None
@@ -450,6 +476,10 @@ def _share_back(candidate: RevisionRecord, observed: Observed) -> ObservedRevisi
 def _stalled_for(status: McpDeploymentStatus, reason: str) -> bool:
     """Whether the resource already was Stalled for this reason (its Warning was given then, not to repeat)."""
     return any(c.type == STALLED and c.status == "True" and c.reason == reason for c in status.conditions)
+
+
+def _at(when: str) -> datetime:
+    return datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _seconds_since(when: str, now: datetime | None) -> float:
