@@ -27,7 +27,7 @@ from .reconcile.desired import Desired, SpecError, resolve, with_secrets_digest
 from .secrets import SecretIndex, fingerprint
 from .settings import Settings
 from .targets.registry import Connectors, supported
-from .verify import Checker, Resolver, ToolCall
+from .verify import Checker, Handshake, Resolver, ToolCall
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[str, str, str], None]  # (type, reason, message)
@@ -213,6 +213,9 @@ class Controller:
             decided = planning.plan(desired, nxt, observed, generation, context)
             decided.events[:0] = earlier  # what the first decision found is still news
             nxt, action = decided.status, decided.action
+        if isinstance(action, planning.CheckServing):  # reads only, and decides nothing: it reports
+            await self.check_serving(nxt, action, desired, spec.target.type, emit)
+            action = None
         if action is not None and spec.suspend:
             planning.conditions_for(nxt, "suspended", "Suspended", f"spec.suspend is true: observing only; next step would be "
                                     f"{type(action).__name__.lower()}", generation, planning.now_iso())
@@ -253,6 +256,36 @@ class Controller:
                               target_type: str, emit: EventSink) -> bool:
         """Runs the MCP handshake and records it on the revision (the planner decides what follows); True if it passed."""
         record = next(r for r in status.revisions if r.number == action.number)
+        found = await self._handshake(action.url, desired, target_type)
+        now = planning.now_iso()
+        record.mcp = _check_of(found, action.url, now, record.mcp.first_checked_at if record.mcp else now)
+        if found.ok:
+            emit("Normal", "McpVerified", f"revision {record.number} answered the MCP handshake at {action.url}: "
+                                          f"{found.server_name} {found.server_version}, protocol {found.protocol_version}, "
+                                          f"{len(found.tools)} tools, {found.latency_ms} ms")
+        return found.ok
+
+    async def check_serving(self, status: McpDeploymentStatus, action: planning.CheckServing, desired: Desired,
+                            target_type: str, emit: EventSink) -> None:
+        """spec.verify.periodic: the serving revision's MCP check, reported as the Degraded condition."""
+        found = await self._handshake(action.url, desired, target_type)
+        now = planning.now_iso()
+        status.serving_check = _check_of(found, action.url, now, now)
+        generation = status.observed_generation or 0
+        was = next((c for c in status.conditions if c.type == planning.DEGRADED), None)
+        if found.ok:
+            planning.set_condition(status, planning.DEGRADED, "False", "McpHealthy",
+                                   f"revision {action.number} answered the MCP check at {action.url}", generation, now)
+            if was is not None and was.status == "True":
+                emit("Normal", "McpRecovered", f"revision {action.number} answers the MCP check again at {action.url}")
+        else:
+            message = f"revision {action.number}, which serves, failed the periodic MCP check: {found.message}"
+            planning.set_condition(status, planning.DEGRADED, "True", found.reason, message, generation, now)
+            if was is None or was.status != "True":
+                emit("Warning", "McpDegraded", message)
+
+    async def _handshake(self, url: str, desired: Desired, target_type: str) -> Handshake:
+        """One MCP check as spec.verify says (expected tools, token, smoke test), counted in the metrics."""
         attempt = min(float(desired.verify.timeout_seconds), CHECK_ATTEMPT_SECONDS)
         token = None
         if desired.verify.token_secret_ref is not None:
@@ -261,21 +294,10 @@ class Controller:
             token = _key(data, desired.namespace, ref.name, ref.key)
         smoke = desired.verify.smoke_test
         call = ToolCall(smoke.tool, smoke.arguments, smoke.expect) if smoke is not None else None
-        found = await self.checker.handshake(action.url, attempt, tuple(desired.verify.expected_tools), token, call)
-        now = planning.now_iso()
+        found = await self.checker.handshake(url, attempt, tuple(desired.verify.expected_tools), token, call)
         metrics.MCP_CHECKS.labels(target_type, "passed" if found.ok else found.reason).inc()
         metrics.MCP_CHECK_SECONDS.labels(target_type).observe(found.latency_ms / 1000)
-        record.mcp = McpCheck(result="Passed" if found.ok else "Failed", url=action.url, checked_at=now,
-                              first_checked_at=record.mcp.first_checked_at if record.mcp else now,
-                              protocol_version=found.protocol_version, server_name=found.server_name,
-                              server_version=found.server_version, tool_count=len(found.tools) if found.ok else None,
-                              latency_ms=found.latency_ms, reason=found.reason or None, message=found.message or None,
-                              smoke_test=found.smoke_test)
-        if found.ok:
-            emit("Normal", "McpVerified", f"revision {record.number} answered the MCP handshake at {action.url}: "
-                                          f"{found.server_name} {found.server_version}, protocol {found.protocol_version}, "
-                                          f"{len(found.tools)} tools, {found.latency_ms} ms")
-        return found.ok
+        return found
 
     async def _save(self, uid: str, namespace: str, name: str, status: McpDeploymentStatus) -> None:
         digest = hashlib.blake2b(status.model_dump_json().encode(), digest_size=16).digest()
@@ -352,6 +374,14 @@ def _key(data: Mapping[str, str], namespace: str, secret: str, key: str) -> str:
     if key not in data:
         raise SecretMissing(namespace, secret, key)
     return data[key]
+
+
+def _check_of(found: Handshake, url: str, now: str, first: str) -> McpCheck:
+    return McpCheck(result="Passed" if found.ok else "Failed", url=url, checked_at=now, first_checked_at=first,
+                    protocol_version=found.protocol_version, server_name=found.server_name,
+                    server_version=found.server_version, tool_count=len(found.tools) if found.ok else None,
+                    latency_ms=found.latency_ms, reason=found.reason or None, message=found.message or None,
+                    smoke_test=found.smoke_test)
 
 
 def _after(retry_after: float | None, default: float | None) -> float | None:

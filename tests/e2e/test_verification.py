@@ -141,3 +141,19 @@ def test_a_canary_is_checked_at_each_step_and_rolled_back_when_it_starts_failing
     assert failing.status()["revisions"][-1]["mcp"]["final"] is True
     time.sleep(3)
     assert requests_to_revision_2() == checks, "a revision sent back is not checked again"
+
+
+def test_a_periodic_check_reports_a_serving_revision_that_stopped_answering(
+        cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-watched")
+    # Healthy for 9 requests: the check before traffic and two periodic checks (the module's drift check is 3 s).
+    mcpd.apply(manifest("calc-watched", image="ghcr.io/acme/mcp-crash-after-9:1", verify={"periodic": True}))
+    serving = mcpd.wait_ready(40)["servingRevision"]
+    wait_until(lambda: mcpd.condition("Degraded").get("status") == "False", 20, "a first periodic check")
+    degraded = wait_until(lambda: mcpd.condition("Degraded").get("status") == "True" and mcpd.condition("Degraded"), 30,
+                          "Degraded")
+    assert degraded["reason"] == "McpUnreachable" and "which serves, failed the periodic MCP check" in degraded["message"]
+    assert mcpd.condition("Ready")["status"] == "True", "reported, not acted on"
+    assert cloud_revisions(cloud, "calc-watched")[serving]["traffic"] == 100
+    assert mcpd.status()["servingCheck"]["result"] == "Failed"
+    assert mcpd.wait_events("McpDegraded")

@@ -465,3 +465,25 @@ def test_each_step_is_verified_again_before_the_next_and_a_failed_check_sends_al
                                         first_checked_at="2026-11-25T11:59:00Z")
     onward = cloud.run(second, passed, split, now=after_pause)
     assert onward.action == planning.Route({id1: 50, id2: 50}), "checked again: the next step"
+
+
+def test_the_serving_revision_is_checked_at_drift_checks_only_when_asked(cloud: Cloud) -> None:
+    want, status, _ = serving_first(cloud)
+    status.revisions[0].mcp = McpCheck(result="Passed", url="https://r1/", checked_at="2026-11-25T11:00:00Z",
+                                       first_checked_at="2026-11-25T11:00:00Z")
+    serving = dataclasses.replace(cloud.revision(want, 1, percent=100), url="https://r1/")
+    assert cloud.run(want, status, observed(serving)).action is None, "off by default"
+    periodic = dataclasses.replace(want, verify=want.verify.model_copy(update={"periodic": True}))
+    due = cloud.run(periodic, status, observed(serving))
+    assert due.action == planning.CheckServing(1, "https://r1/")
+    assert conditions(due.status)["Ready"] == ("True", "Serving"), "a check never holds readiness"
+    checked = due.status.model_copy(deep=True)
+    checked.serving_check = McpCheck(result="Passed", url="https://r1/", checked_at="2026-11-25T11:59:00Z",
+                                     first_checked_at="2026-11-25T11:59:00Z")
+    assert cloud.run(periodic, checked, observed(serving)).action is None, "checked a minute ago: not again yet"
+    later = cloud.run(periodic, checked, observed(serving), now=NOW.replace(hour=13))
+    assert later.action == planning.CheckServing(1, "https://r1/")
+    checked.conditions.append(planning.Condition(type="Degraded", status="True", reason="McpUnreachable", message="",
+                                                 last_transition_time="t"))
+    off = cloud.run(want, checked, observed(serving))
+    assert off.status.serving_check is None and "Degraded" not in conditions(off.status), "turned off: nothing left"

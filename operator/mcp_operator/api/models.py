@@ -271,6 +271,9 @@ class Verify(ApiModel):
     expected_tools: list[str] = Field(default_factory=list, max_length=100,
                                       description="Tools the server must list (deploy.toml [post_deploy_tests]); a "
                                                   "missing one fails the check.")
+    periodic: bool = Field(default=False, description="Also check the serving revision at each drift check "
+                                                      "(MCP_DRIFT_INTERVAL): a failure sets the condition Degraded, with "
+                                                      "the reason; traffic is not moved on its own.")
     smoke_test: SmokeTest | None = Field(default=None, description="A tool call the revision must answer as expected "
                                                                    "(after initialize and tools/list).")
     token_secret_ref: SecretKeySelector | None = Field(default=None,
@@ -489,6 +492,8 @@ class McpDeploymentStatus(ApiModel):
     azure: AzureStatus | None = Field(default=None, description="Container Apps' own facts (target azure-container-apps).")
     aws: AwsStatus | None = Field(default=None, description="Lambda's own facts (target aws-lambda).")
     latest_revision: str | None = Field(default=None, description="The newest revision created for the current spec.")
+    serving_check: McpCheck | None = Field(default=None, description="The last periodic MCP check of the serving revision "
+                                                                     "(spec.verify.periodic).")
     serving_revision: str | None = Field(default=None, description="The revision that receives the largest share of "
                                                                     "traffic (all of it, but during a progressive rollout).")
     revision_counter: int = Field(default=0, description="The last revision number handed out.")
@@ -501,7 +506,8 @@ class McpDeploymentStatus(ApiModel):
     conditions: list[Condition] = Field(default_factory=list,
                                         json_schema_extra={"x-kubernetes-list-type": "map",
                                                            "x-kubernetes-list-map-keys": ["type"]},
-                                        description="Ready, Reconciling, Stalled (kstatus) and InsecureIngress.")
+                                        description="Ready, Reconciling, Stalled (kstatus), InsecureIngress, and "
+                                                    "Degraded with spec.verify.periodic.")
 
 
 # status.<section> of each target: the same key as its spec section.

@@ -25,7 +25,7 @@ from ..contract import MCP_DEFINITIVE_FAILURES, Capabilities, Observed, Observed
 from .desired import Desired
 from .ownership import Claim, claim, describe_marks, refusal
 
-READY, RECONCILING, STALLED, INSECURE = "Ready", "Reconciling", "Stalled", "InsecureIngress"
+READY, RECONCILING, STALLED, INSECURE, DEGRADED = "Ready", "Reconciling", "Stalled", "InsecureIngress", "Degraded"
 # How a revision's neutral phase is shown in status.revisions[].state.
 STATE_OF_PHASE = {Phase.PENDING: "Provisioning", Phase.READY: "Ready", Phase.FAILED: "Failed", Phase.RETIRED: "Inactive"}
 RevisionIds = Callable[[RevisionKey], str | None]  # the target's cloud id for a key, when the target names revisions
@@ -67,7 +67,15 @@ class VerifyMcp:
     url: str
 
 
-Action = Create | Route | Reconfigure | Retire | VerifyMcp
+@dataclass(frozen=True)
+class CheckServing:
+    """The periodic MCP check of the serving revision (spec.verify.periodic): it reports, it moves nothing."""
+
+    number: int
+    url: str
+
+
+Action = Create | Route | Reconfigure | Retire | VerifyMcp | CheckServing
 
 
 @dataclass
@@ -337,7 +345,25 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     if not was_ready:
         result.events.append(("Normal", "Ready", f"{_named(candidate)} serves 100% of traffic"))
     result.requeue_after = drift_interval
+    result.action = _periodic_check(nxt, candidate, observed, desired, now, context)
     return result
+
+
+def _periodic_check(nxt: McpDeploymentStatus, serving: RevisionRecord, observed: Observed, desired: Desired,
+                    now: datetime | None, context: Context) -> CheckServing | None:
+    """spec.verify.periodic: the serving revision checked once per drift interval; nothing when it is off."""
+    if not (desired.verify.enabled and desired.verify.periodic):
+        nxt.serving_check = None
+        nxt.conditions = [c for c in nxt.conditions if c.type != DEGRADED]
+        return None
+    found = _observed_for(serving, observed)
+    if found is None or not found.url:
+        return None
+    url = found.url.rstrip("/") + desired.verify.path
+    last = nxt.serving_check
+    if last is not None and last.url == url and _seconds_since(last.checked_at, now) < context.drift_interval / 2:
+        return None
+    return CheckServing(serving.number, url)
 
 
 def _rebuild_history(status: McpDeploymentStatus, desired: Desired, observed: Observed, stamp: str) -> str | None:
