@@ -172,3 +172,23 @@ def test_missing_input_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 2 and "--from" in err
     code, _, err = run_init(capsys, "--from", "/nonexistent")
     assert code == 2 and "no such file" in err
+
+
+@pytest.mark.parametrize(("section", "words"), [
+    ('enabled = "yes"', "[post_deploy_tests] enabled must be true or false"),
+    ("timeout_seconds = 2", "must be 5-1800 for spec.verify.timeoutSeconds"),
+    ('checks = ["smoke"]', "unknown check 'smoke'"),
+    ('on_failure = "rollback"', "must be 'fail' or 'warn'"),
+])
+def test_post_deploy_tests_are_carried_or_refused_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          section: str, words: str) -> None:
+    path = tmp_path / "deploy.toml"
+    path.write_text(f'[target]\ntype = "azure-container-apps"\n\n[server]\nname = "svc"\n\n[post_deploy_tests]\n{section}\n')
+    code, _, err = run_init(capsys, "--from", str(path), "--image", "x:1")
+    assert code == 2 and words in err and "deploy.toml:8" in err, err
+
+
+def test_post_deploy_tests_say_what_the_operator_does_not_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_init(capsys, "--from", str(GOLDEN / "post-deploy-tests.toml"), "--image", "x:1")
+    assert code == 0 and yaml.safe_load(out)["spec"]["verify"] == {"enabled": True, "timeoutSeconds": 120}
+    assert "'apps' (widget validation) is not run" in err and "apps_mode is not carried" in err

@@ -29,9 +29,11 @@ KNOWN_KEYS: dict[str, set[str] | None] = {  # None: any key (a free-form table)
     "gcp": {"project_id", "region", "repository"},
     "auth": None,
     "observability": None,
-    "post_deploy_tests": None,
+    # cargo-pmcp's post-deploy verification (its source: deployment/post_deploy_tests.rs).
+    "post_deploy_tests": {"enabled", "checks", "apps_mode", "on_failure", "timeout_seconds", "warmup_grace_ms"},
 }
-NOT_CARRIED = ("auth", "observability", "post_deploy_tests")  # sections an McpDeployment has no field for yet
+NOT_CARRIED = ("auth", "observability")  # sections an McpDeployment has no field for yet
+POST_DEPLOY_CHECKS = ("connectivity", "conformance", "apps")
 
 # (env var, [azure] key, spec.azure field, kind)
 AZURE_SETTINGS = [
@@ -193,6 +195,8 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
         spec["gcp"] = _gcp(document, environ, text, where)
     elif target_type == "aws-lambda":
         spec["aws"] = _aws(document, text, where)
+    if "post_deploy_tests" in document:
+        spec["verify"] = _verify(document["post_deploy_tests"], text, where, conversion.warnings)
     for section in NOT_CARRIED:
         if section in document:
             conversion.warnings.append(f"[{section}] is not carried over: McpDeployment has no field for it yet")
@@ -252,6 +256,41 @@ def _gcp(document: dict[str, Any], environ: Mapping[str, str], text: str, where:
         if key in (document.get("gcp") or {}):
             gcp["projectId" if key == "project_id" else key] = document["gcp"][key]
     return gcp
+
+
+def _verify(section: dict[str, Any], text: str, where: str, warnings: list[str]) -> dict[str, Any]:
+    """[post_deploy_tests] -> spec.verify. The CLI tests a revision after traffic moved to it; the operator checks it
+    before (MCP handshake on the revision's own URL), so what maps is whether to check, and for how long."""
+    def origin(key: str) -> str:
+        return f"{where}:{_line_of(text, 'post_deploy_tests', key)}: [post_deploy_tests] {key}"
+
+    verify: dict[str, Any] = {}
+    if "enabled" in section:
+        if not isinstance(section["enabled"], bool):
+            raise InitError(f"{origin('enabled')} must be true or false, got {section['enabled']!r}")
+        verify["enabled"] = section["enabled"]
+    if "timeout_seconds" in section:
+        seconds = _validated_number(section["timeout_seconds"], "count", origin("timeout_seconds"))
+        if not 5 <= seconds <= 1800:
+            raise InitError(f"{origin('timeout_seconds')} must be 5-1800 for spec.verify.timeoutSeconds, got {seconds}")
+        verify["timeoutSeconds"] = seconds
+    checks = section.get("checks", list(POST_DEPLOY_CHECKS))
+    unknown = [c for c in checks if c not in POST_DEPLOY_CHECKS] if isinstance(checks, list) else [checks]
+    if unknown:
+        raise InitError(f"{origin('checks')}: unknown check {unknown[0]!r} (known: {', '.join(POST_DEPLOY_CHECKS)})")
+    if "apps" in checks:
+        warnings.append("[post_deploy_tests] checks 'apps' (widget validation) is not run by the operator: its check is "
+                        "the MCP handshake (connectivity, initialize, tools/list) before traffic moves")
+    on_failure = section.get("on_failure", "fail")
+    if on_failure not in ("fail", "warn"):
+        raise InitError(f"{origin('on_failure')} must be 'fail' or 'warn', got {on_failure!r}")
+    if on_failure == "warn":
+        warnings.append("[post_deploy_tests] on_failure='warn' is not carried: the operator never moves traffic to a "
+                        "revision that fails its check (set spec.verify.enabled: false to skip the check)")
+    for key in ("apps_mode", "warmup_grace_ms"):
+        if key in section:
+            warnings.append(f"[post_deploy_tests] {key} is not carried: the operator's check has no such setting")
+    return verify
 
 
 def _aws(document: dict[str, Any], text: str, where: str) -> dict[str, Any]:
