@@ -178,6 +178,8 @@ def test_a_progressive_rollout_weights_the_alias_step_by_step(cluster: Cluster, 
         "Reconciling"), 20, "the pause")
     assert "20% of traffic (step 1 of 2)" in paused["message"]
     assert sorted((t["revisionName"], t["percent"]) for t in mcpd.status()["traffic"]) == [("1", 80), ("2", 20)]
+    listed = cluster.kubectl("get", "mcpd", "calc-steps", "-n", namespace).stdout
+    assert "RolloutPaused" in listed and "#1 80%, #2 20%" in listed, listed
     wait_until(lambda: function_state(cloud, "calc-steps")["aliases"]["live"] == ("2", {"1": 0.4}), 30, "the second step")
     wait_until(lambda: mcpd.status().get("servingRevision") == "2" and mcpd.is_ready(), 30, "all traffic on version 2")
     assert function_state(cloud, "calc-steps")["aliases"]["live"] == ("2", {})

@@ -40,7 +40,7 @@ PRINTER_COLUMNS = [
     {"name": "State", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].reason"},
     {"name": "URL", "type": "string", "jsonPath": ".status.url"},
     {"name": "Revision", "type": "string", "jsonPath": ".status.servingRevision"},
-    {"name": "Traffic", "type": "string", "jsonPath": ".status.trafficSummary", "priority": 1},
+    {"name": "Traffic", "type": "string", "jsonPath": ".status.trafficSummary"},
     {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
