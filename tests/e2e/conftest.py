@@ -7,6 +7,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -47,6 +48,27 @@ def namespace(cluster: Cluster, namespace_prefix: str) -> str:
     name = f"{namespace_prefix}-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
     return name
+
+
+class KillableOperator:
+    """An operator process of one test's own, watching only its namespace: to SIGKILL and start again."""
+
+    def __init__(self, cluster: Cluster, cloud: Any, namespace: str, logs: Path):
+        self.env = operator_environment(cluster, cloud.operator_environment())
+        self.scope, self.logs, self.starts = ("--namespace", namespace), logs, 0
+        self.process = self._start()
+
+    def _start(self) -> OperatorProcess:
+        self.starts += 1
+        return OperatorProcess(self.env, self.logs / f"operator-{self.starts}.log", self.scope).start()
+
+    def kill_and_restart(self) -> None:
+        self.process.kill()
+        assert not self.process.alive()
+        self.process = self._start()
+
+    def stop(self) -> None:
+        self.process.stop()
 
 
 def wait_until(check: Callable[[], T], timeout: float = 30, what: str = "condition", interval: float = 0.2) -> T:

@@ -9,8 +9,7 @@ import pytest
 
 from armsim.testing import SimulatorThread
 from localcluster import Cluster
-from localcluster.operator import OperatorProcess, operator_environment
-from tests.e2e.conftest import Mcpd, cloud_revisions, manifest, wait_until
+from tests.e2e.conftest import KillableOperator, Mcpd, cloud_revisions, manifest, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -19,9 +18,7 @@ pytestmark = pytest.mark.e2e
 def test_sigkill_mid_operation_then_restart_converges_without_duplicates(
         cluster: Cluster, cloud: SimulatorThread, namespace: str, tmp_path: Path, phase: str) -> None:
     name = f"calc-kill-{phase}"
-    env = operator_environment(cluster, cloud.operator_environment())
-    scope = ("--namespace", namespace)
-    operator = OperatorProcess(env, tmp_path / "operator.log", scope).start()
+    operator = KillableOperator(cluster, cloud, namespace, tmp_path)
     mcpd = Mcpd(cluster, namespace, name)
     world = cloud.simulator.world
     try:
@@ -35,9 +32,7 @@ def test_sigkill_mid_operation_then_restart_converges_without_duplicates(
         wait_until(lambda: any(r.operation == "ContainerApps_CreateOrUpdate" and name in r.path and r.at >= started - 60
                                and r.status in (200, 201) and (phase == "create" or r.at > started)
                                for r in cloud.simulator.requests), 30, "the app write")
-        operator.kill()
-        assert not operator.alive()
-        operator = OperatorProcess(env, tmp_path / "operator-2.log", scope).start()
+        operator.kill_and_restart()
         status = mcpd.wait_ready(60)
     finally:
         cloud.call(world.latency.__setitem__, "containerApp.create", 0.3)

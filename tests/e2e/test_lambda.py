@@ -16,8 +16,8 @@ import pytest
 
 from lambdasim.testing import LambdaSimulatorThread
 from localcluster import Cluster
-from localcluster.operator import OperatorProcess, operator_environment
-from tests.e2e.conftest import Mcpd, manifest, wait_until
+from localcluster.operator import OperatorProcess
+from tests.e2e.conftest import KillableOperator, Mcpd, manifest, wait_until
 
 pytestmark = pytest.mark.e2e
 SECRET_VALUE = "s3cr3t-lambda-value-7f1c"
@@ -236,9 +236,7 @@ def test_bad_credentials_stall_with_a_clear_message(cluster: Cluster, cloud: Lam
 def test_sigkill_or_a_lost_answer_mid_update_makes_no_duplicate_version(
         cluster: Cluster, cloud: LambdaSimulatorThread, namespace: str, tmp_path: Path, moment: str) -> None:
     name = f"calc-kill-{moment[:7]}"
-    env = operator_environment(cluster, cloud.operator_environment())
-    scope = ("--namespace", namespace)
-    operator = OperatorProcess(env, tmp_path / "operator.log", scope).start()
+    operator = KillableOperator(cluster, cloud, namespace, tmp_path)
     mcpd = Mcpd(cluster, namespace, name)
     world = cloud.simulator.world
     try:
@@ -249,8 +247,7 @@ def test_sigkill_or_a_lost_answer_mid_update_makes_no_duplicate_version(
             cloud.call(world.schedule.latency.__setitem__, "function.update", 3.0)
             mcpd.apply(lambda_manifest(name, "ghcr.io/acme/calc:2.0.0"))
             wait_until(lambda: writes(cloud, "UpdateFunctionConfiguration", started) >= 1, 30, "the configuration update")
-            operator.kill()
-            operator = OperatorProcess(env, tmp_path / "operator-2.log", scope).start()
+            operator.kill_and_restart()
         else:  # Lambda publishes, the answer never arrives; the SDK's retry (and our later passes) must not publish again
             cloud.call(cloud.simulator.add_fault, action="drop", when="after", operation="lambda:PublishVersion")
             mcpd.apply(lambda_manifest(name, "ghcr.io/acme/calc:2.0.0"))

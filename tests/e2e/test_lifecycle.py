@@ -50,7 +50,7 @@ def test_create_becomes_ready_with_fqdn_url_and_events(cluster: Cluster, cloud: 
     assert {"CreatedInfrastructure", "CreatingRevision", "Ready"} <= reasons
     row = cluster.kubectl("get", "-n", namespace, "mcpd", "calc-create").stdout.splitlines()[1].split()
     # STATE is the Ready condition's reason: meaningful for every target.
-    assert row[1:6] == ["azure-container-apps", "Serving", status["url"], status["servingRevision"], "True"]
+    assert row[1:8] == ["azure-container-apps", "Serving", status["url"], status["servingRevision"], "#1", "100%", "True"]
 
 
 def test_image_change_serves_revision_2_only_once_it_is_ready(cluster: Cluster, cloud: SimulatorThread,
