@@ -3,7 +3,7 @@ simulator (Azure Container Apps by default).
 
 Starts etcd + kube-apiserver, the target's simulator and the operator (a real process), then deploys the
 example of that target (examples/*.yaml), updates its image, shows the history, rolls back by editing the
-spec, and deletes it, narrating each step. Takes about a minute.
+spec, rolls a new image out in steps, and deletes it, narrating each step. Takes about a minute.
 """
 
 from __future__ import annotations
@@ -174,12 +174,29 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -
         "- no new revision was built")
     demo.history()
 
-    say("5. kubectl describe shows what happened, as Events")
+    stepped = copy.deepcopy(sample)
+    stepped["spec"]["server"]["image"] = sample["spec"]["server"]["image"].rsplit(":", 1)[0] + ":1.2.0"
+    stepped["spec"]["rollout"] = {"steps": [{"percent": 25, "pauseSeconds": 4}]}
+    say(f"5. a progressive rollout: {stepped['spec']['server']['image']} with spec.rollout.steps 25% for 4 s, checked "
+        "before traffic and again after the step, then 100%")
+    demo.apply(stepped)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        reconciling = next((c for c in demo.get().get("status", {}).get("conditions", []) if c["type"] == "Reconciling"), {})
+        if reconciling.get("reason") == "RolloutPaused":
+            say(f"   {reconciling['message']}")
+            show(cluster.kubectl("get", "mcpd").stdout)
+            break
+        time.sleep(0.3)
+    status = demo.wait_ready()
+    say(f"   all traffic on the new revision: {status['trafficSummary']}")
+
+    say("6. kubectl describe shows what happened, as Events")
     events = json.loads(cluster.kubectl("get", "events", "-o", "json", "--sort-by=.metadata.creationTimestamp",
                                         f"--field-selector=involvedObject.name={name}").stdout)
     show("\n".join(f"{e['type']:<8}{e['reason']:<24}{e['message']}" for e in events["items"]))
 
-    say("6. kubectl delete: the finalizer removes what the operator created in the cloud")
+    say("7. kubectl delete: the finalizer removes what the operator created in the cloud")
     cluster.kubectl("delete", "mcpd", name, "--timeout=120s", timeout=150)
     left = sim.remaining()
     say(f"   gone from Kubernetes; left in the simulated cloud: {', '.join(left) if left else 'nothing'}")
