@@ -51,7 +51,7 @@ def test_custom_resource_created_defaulted_and_listed(cluster: Cluster) -> None:
     assert stored["spec"]["azure"]["targetPort"] == 8080, "schema defaults are applied by the API server"
     assert stored["spec"]["server"]["allowedOrigins"] == ["*"]
     table = cluster.kubectl("get", "-n", namespace, "mcpdeployments").stdout
-    assert table.split("\n")[0].split() == ["NAME", "TARGET", "STATE", "URL", "REVISION", "READY", "AGE"]
+    assert table.split("\n")[0].split() == ["NAME", "TARGET", "STATE", "URL", "REVISION", "TRAFFIC", "READY", "AGE"]
 
 
 def test_schema_rejects_a_bad_resource_with_the_api_servers_message(cluster: Cluster) -> None:
