@@ -16,8 +16,26 @@ for _unused in ("kubernetes", "kubernetes_asyncio", "pykube"):
 
 import kopf  # noqa: E402 - after the block above
 
-from . import handlers  # noqa: E402, F401 - imported for its kopf registrations
+from . import handlers, metrics  # noqa: E402, F401 - handlers: imported for its kopf registrations
+from .kubeconfig import KubeconfigError, login  # noqa: E402
 from .scope import Scope  # noqa: E402
+from .settings import Settings  # noqa: E402
+from .targets import registry  # noqa: E402
+
+
+def check_configuration() -> str | None:
+    """What is wrong with the operator's configuration, in one line naming the variable, or None.
+
+    Checked before kopf starts: kopf would otherwise retry a failing start-up handler for a minute and
+    print a traceback for a typo in an environment variable."""
+    try:
+        settings = Settings.from_env()
+        for connector in registry.factories().values():
+            connector(settings)  # each target reads (and checks) its own section of the environment
+        login()
+    except (ValueError, KubeconfigError) as error:
+        return str(error)
+    return None
 
 
 def main() -> None:
@@ -32,6 +50,10 @@ def main() -> None:
     args = parser.parse_args()
     namespaces: list[str] = args.namespace or [n for n in os.environ.get("MCP_WATCH_NAMESPACES", "").split(",") if n.strip()]
     os.environ["MCP_WATCH_NAMESPACES"] = ",".join(namespaces)  # so that Settings.from_env() agrees with the flags
+    problem = check_configuration()
+    if problem is not None:
+        parser.exit(2, f"mcp-operator: invalid configuration: {problem}\n")
+    metrics.record_build(registry.supported())
     kopf.configure(verbose=args.verbose)
     logging.getLogger("mcp_operator").info("mcp-operator starting (%s)", ", ".join(namespaces) or "all namespaces")
     scope = Scope(tuple(n.strip() for n in namespaces))

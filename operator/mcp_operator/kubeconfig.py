@@ -75,7 +75,8 @@ def from_kubeconfig(files: list[Path], context: str | None = None) -> Login:
                     entries[entry["name"]] = entry.get(section[:-1]) or {}
                     origin[(section, entry["name"])] = path.parent
     if not any(merged.values()):
-        raise KubeconfigError(f"no kubeconfig found (looked at {', '.join(map(str, files))}): set KUBECONFIG or --kubeconfig")
+        raise KubeconfigError(f"no kubeconfig found (looked at {', '.join(map(str, files))}): set KUBECONFIG, or run in a "
+                              "cluster with a service account (kubectl mcp also takes --kubeconfig)")
     name = context or current
     if not name or name not in merged["contexts"]:
         raise KubeconfigError(f"context {name!r} is not in the kubeconfig" if name else

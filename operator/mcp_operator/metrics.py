@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 RECONCILES = Counter("mcp_reconciles_total", "Reconcile passes by target and outcome.", ["target", "outcome"])
 CLOUD_REQUESTS = Counter("mcp_cloud_requests_total", "Requests to a target's cloud API by target, method and outcome.",
@@ -20,6 +23,15 @@ MCP_CHECK_SECONDS = Histogram("mcp_verification_seconds", "Time of one MCP hands
                               ["target"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 RESOURCES = Gauge("mcp_resources", "McpDeployments by state, as this replica last saw them.", ["state"])
 _STATES: dict[str, str] = {}  # uid -> state
+BUILD = Info("mcp_build", "The operator's version, the Python it runs on, and the targets it reconciles.")
+
+
+def record_build(targets: tuple[str, ...]) -> None:
+    try:
+        own = version("mcp-operator")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        own = "unknown"
+    BUILD.info({"version": own, "python": platform.python_version(), "targets": ",".join(targets)})
 
 
 def http_outcome(status: int) -> str:

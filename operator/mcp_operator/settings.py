@@ -36,6 +36,16 @@ def positive_number(name: str, default: float) -> float:
     return value
 
 
+def port_number(name: str, default: int) -> int:
+    """A port from the environment (0 turns the endpoint off), or a ValueError naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ValueError(f"{name} must be a port number 0-65535 (0: off), got {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     ca_bundle: str | None = None  # for clouds behind a private CA, and the simulators
@@ -74,7 +84,7 @@ class Settings:
             max_backoff=positive_number("MCP_MAX_BACKOFF", 300.0),
             namespaces=namespaces,
             resolve=os.environ.get("MCP_RESOLVE", "").strip(),
-            metrics_port=int(os.environ.get("MCP_METRICS_PORT", "").strip() or 9090),
+            metrics_port=port_number("MCP_METRICS_PORT", 9090),
             kube_connections=int(positive_number("MCP_KUBE_CONNECTIONS", 8)),
             max_concurrent_reconciles=int(positive_number("MCP_MAX_CONCURRENT_RECONCILES", 32)),
         )
