@@ -16,7 +16,7 @@ for _unused in ("kubernetes", "kubernetes_asyncio", "pykube"):
 
 import kopf  # noqa: E402 - after the block above
 
-from . import handlers, metrics  # noqa: E402, F401 - handlers: imported for its kopf registrations
+from . import handlers, metrics  # noqa: E402 - handlers: imported for its kopf registrations
 from .kubeconfig import KubeconfigError, login  # noqa: E402
 from .scope import Scope  # noqa: E402
 from .settings import Settings  # noqa: E402
@@ -32,7 +32,7 @@ def check_configuration() -> str | None:
         settings = Settings.from_env()
         for connector in registry.factories().values():
             connector(settings)  # each target reads (and checks) its own section of the environment
-        login()
+        handlers.started_with = login()
     except (ValueError, KubeconfigError) as error:
         return str(error)
     return None

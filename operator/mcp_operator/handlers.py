@@ -15,7 +15,7 @@ from .api.models import GROUP, PLURAL, VERSION
 from .contract import TerminalError
 from .controller import CREDENTIALS_FINALIZER, Controller
 from .kube import Kube, decode_secret_data, session_for
-from .kubeconfig import login
+from .kubeconfig import Login, login
 from .scope import Scope
 from .settings import Settings, positive_number
 from .targets import registry
@@ -40,10 +40,17 @@ class _HandlerNoise(logging.Filter):
 logging.getLogger("kopf.objects").addFilter(_HandlerNoise())
 
 
+started_with: Login | None = None  # set by __main__ after checking the configuration
+
+
 @kopf.on.login()
 async def log_in(**_: Any) -> kopf.AiohttpSession:
     """kopf and our own client authenticate alike (kopf calls this again when the API server answers 401)."""
-    info = (await asyncio.to_thread(login)).info
+    global started_with
+    found, started_with = started_with, None  # the start-up check's login serves the first one (an exec plugin runs once)
+    if found is None:
+        found = await asyncio.to_thread(login)
+    info = found.info
     session = session_for(info, Settings.from_env().kopf_connections())
     return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace, expiration=info.expiration,
                                priority=info.priority, aiohttp_session=session)

@@ -344,9 +344,8 @@ class World:
             version = function.versions.get(number)
             if version is None:
                 raise not_found(f"{function.arn}:{qualifier}")
-            return self._configuration(function, version.config, version.code, str(number), "Active" if version.state ==
-                                       "Active" else version.state, None, "Successful", None, f"{function.arn}:{number}",
-                                       function.revision_id)
+            return self._configuration(function, version.config, version.code, str(number), version.state, None, "Successful",
+                                       None, f"{function.arn}:{number}", function.revision_id)
         return self._configuration(function, function.config, function.code, LATEST, function.state, function.state_reason,
                                    function.update_status, function.update_reason, function.arn, function.revision_id)
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import stat
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from localcluster import Cluster
+from localcluster.operator import OperatorProcess, operator_environment
 from mcp_operator.api.models import AwsStatus, McpDeploymentStatus
 from mcp_operator.kube import Kube, KubeError, SecretMissing
 
@@ -29,10 +31,12 @@ def service_account_token(cluster: Cluster) -> str:
     return cluster.kubectl("create", "token", name, "-n", "default", "--duration=1h").stdout.strip()
 
 
-def exec_kubeconfig(cluster: Cluster, tmp_path: Path, token_file: Path) -> Path:
-    """The cluster's kubeconfig with its user replaced by an exec plugin that prints the token in ``token_file``."""
+def exec_kubeconfig(cluster: Cluster, tmp_path: Path, token_file: Path, runs: Path | None = None) -> Path:
+    """The cluster's kubeconfig with its user replaced by an exec plugin that prints the token in ``token_file``
+    (and, given ``runs``, adds a line to that file each time it runs)."""
     script = tmp_path / "token-plugin.py"
-    script.write_text(f"#!{sys.executable}\nimport json, pathlib\n"
+    count = f"open({str(runs)!r}, 'a').write('run\\n')\n" if runs is not None else ""
+    script.write_text(f"#!{sys.executable}\nimport json, pathlib\n{count}"
                       f"print(json.dumps({{'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential', "
                       f"'status': {{'token': pathlib.Path({str(token_file)!r}).read_text().strip()}}}}))\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
@@ -102,3 +106,22 @@ async def test_a_token_the_api_server_never_accepts_is_an_error_not_a_loop(clust
         assert refused.value.status == 401
     finally:
         await kube.close()
+
+
+def test_checking_the_configuration_at_start_runs_no_extra_exec_plugin(
+        cluster: Cluster, service_account_token: str, tmp_path: Path) -> None:
+    token_file, runs = tmp_path / "token", tmp_path / "runs"
+    token_file.write_text(service_account_token)
+    env = operator_environment(cluster, {}, KUBECONFIG=str(exec_kubeconfig(cluster, tmp_path, token_file, runs)))
+    operator = OperatorProcess(env, tmp_path / "operator.log", ("--namespace", "nothing-here")).start()
+    try:
+        operator.wait_started()
+        deadline = time.monotonic() + 30
+        while "Initial authentication has finished" not in operator.logs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "Initial authentication has finished" in operator.logs(), operator.logs()[-2000:]
+    finally:
+        operator.stop()
+    # One for kopf's login and one for the operator's own client (status patches): the start-up check's login
+    # served kopf's first one instead of running the plugin a third time.
+    assert runs.read_text().splitlines() == ["run", "run"]

@@ -230,7 +230,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     nxt.traffic_summary = _summary(nxt.traffic)
     # The revision with all the traffic; during a progressive rollout none has it, and the largest share counts.
     full = observed.serving
-    primary = full or max((r for r in observed.revisions if r.percent > 0), key=lambda r: r.percent, default=None)
+    primary = full or _largest_share(observed)
     serving = primary.cloud_id if primary else None
     nxt.serving_revision = serving
     _insecure_condition(nxt, desired, generation, stamp)
@@ -454,7 +454,7 @@ def _next_step(nxt: McpDeploymentStatus, candidate: RevisionRecord, found: Obser
     with (a first rollout), or a rollback to an older revision (which is not tried out again in steps).
     """
     steps = desired.rollout.steps
-    previous = max((r for r in observed.revisions if r.percent > 0 and r is not found), key=lambda r: r.percent, default=None)
+    previous = _largest_share(observed, besides=found)
     if (not steps or context.capabilities.max_traffic_split < 2 or previous is None
             or candidate.number != nxt.revision_counter):
         return None
@@ -496,7 +496,12 @@ def _share_back(candidate: RevisionRecord, observed: Observed) -> ObservedRevisi
     found = _observed_for(candidate, observed)
     if found is None or found.percent == 0:
         return None
-    return max((r for r in observed.revisions if r.percent > 0 and r is not found), key=lambda r: r.percent, default=None)
+    return _largest_share(observed, besides=found)
+
+
+def _largest_share(observed: Observed, besides: ObservedRevision | None = None) -> ObservedRevision | None:
+    """The revision with the largest share of traffic (other than ``besides``), if any has one."""
+    return max((r for r in observed.revisions if r.percent > 0 and r is not besides), key=lambda r: r.percent, default=None)
 
 
 def _stalled_for(status: McpDeploymentStatus, reason: str) -> bool:
@@ -542,7 +547,7 @@ def _idle_to_retire(status: McpDeploymentStatus, serving: RevisionRecord, observ
 
 
 def _named(record: RevisionRecord) -> str:
-    """'revision 3 (calc--r3-1a2b3c4d)'; just 'revision 3' where the cloud's name is that number (Lambda versions)."""
+    """'revision 3 (calc--r3-1a2b3c4d)'; just 'revision 3' where the cloud's name is that number (versions the cloud numbers)."""
     return f"revision {record.number}" + (f" ({record.name})" if record.name and record.name != str(record.number) else "")
 
 

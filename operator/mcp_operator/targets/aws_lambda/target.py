@@ -281,8 +281,9 @@ class LambdaTarget:
         created: tuple[str, ...] = ()
         if role is None:
             tags = [{"Key": k, "Value": v} for k, v in bodies.tags(desired).items()]
-            await self._call("iam", "CreateRole", RoleName=where.role_name, AssumeRolePolicyDocument=TRUST_POLICY, Tags=tags,
-                             Description=f"Execution role of Lambda function {where.function_name} (mcp-operator)")
+            role = await self._call("iam", "CreateRole", RoleName=where.role_name, AssumeRolePolicyDocument=TRUST_POLICY,
+                                    Tags=tags, Description=f"Execution role of Lambda function {where.function_name} "
+                                                          "(mcp-operator)")
             created = (f"role/{where.role_name}",)
         elif {t["Key"]: t["Value"] for t in role["Role"].get("Tags", [])}.get(OWNER_TAG) != desired.owner:
             raise TerminalError("RoleNotOurs", f"IAM role {where.role_name} exists and was not created by this "
@@ -291,6 +292,7 @@ class LambdaTarget:
         if not any(p["PolicyArn"] == BASIC_EXECUTION_POLICY for p in attached["AttachedPolicies"]):
             await self._call("iam", "AttachRolePolicy", RoleName=where.role_name, PolicyArn=BASIC_EXECUTION_POLICY)
         self._ready_roles.add(where.role_name)
+        self._role_arns[where.role_name] = str(role["Role"]["Arn"])  # what the first CreateFunction needs: no GetRole
         return Prepared(True, created_infrastructure=created)
 
     async def _role_arn(self, desired: Desired) -> str:
