@@ -330,13 +330,21 @@ async def scenario_fleet(size: int, throttling: bool, repeats: int, secrets: boo
             **{k: summary(v) for k, v in results.items() if v}}
 
 
-async def _step(env: Environment, name: str, action: Callable[[], Any], done: Callable[[], Any]) -> dict[str, float]:
+async def _timed(action: Callable[[], Any], done: Callable[[], Any],
+                 count: Callable[[float], dict[str, float]]) -> dict[str, float]:
+    """One lifecycle step: its cloud requests (``count`` since it began) and its seconds until ``done``."""
     since = time.monotonic()
     await action()
     await done()
-    counts = arm_counts(env.sim, since, f"/containerApps/{name}")
-    return {"reads": counts["reads"], "writes": counts["writes"], "deletes": counts["deletes"],
-            "seconds": time.monotonic() - since}
+    return {**count(since), "seconds": time.monotonic() - since}
+
+
+async def _step(env: Environment, name: str, action: Callable[[], Any], done: Callable[[], Any]) -> dict[str, float]:
+    def count(since: float) -> dict[str, float]:
+        counts = arm_counts(env.sim, since, f"/containerApps/{name}")
+        return {key: counts[key] for key in ("reads", "writes", "deletes")}
+
+    return await _timed(action, done, count)
 
 
 async def scenario_lifecycle_and_rollback(repeats: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -490,13 +498,12 @@ async def scenario_lambda_lifecycle(repeats: int) -> dict[str, Any]:
                     found, _ = await env.wait_ready("bench", {name}, time.monotonic(), 120)
                     assert name in found, "not Ready in time"
 
-                async def step(action: Callable[[], Any]) -> dict[str, float]:
-                    since = time.monotonic()
-                    await action()
-                    await ready()
+                def count(since: float) -> dict[str, float]:
                     counts = lambda_counts(env.sim, since, name)
-                    return {"control": counts["control"], "writes": counts["writes"], "own_bucket": counts["own_bucket"],
-                            "seconds": time.monotonic() - since}
+                    return {key: counts[key] for key in ("control", "writes", "own_bucket")}
+
+                async def step(action: Callable[[], Any]) -> dict[str, float]:
+                    return await _timed(action, ready, count)
 
                 measured = {
                     "create": await step(lambda: env.create_all("bench", [lambda_manifest(name)])),

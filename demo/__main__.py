@@ -13,6 +13,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +66,22 @@ class Demo:
             time.sleep(0.5)
         raise SystemExit(f"{self.name} did not become Ready within {timeout}s")
 
-    def wait_stalled(self, timeout: float = 60) -> dict[str, Any]:
+    def wait_condition(self, kind: str, check: Callable[[dict[str, Any]], bool], timeout: float,
+                       interval: float = 0.5) -> dict[str, Any] | None:
+        """The condition ``kind`` once ``check`` holds for it; None if it did not within ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            stalled = next((c for c in self.get().get("status", {}).get("conditions", []) if c["type"] == "Stalled"), {})
-            if stalled.get("status") == "True":
-                return stalled
-            time.sleep(0.5)
-        raise SystemExit(f"{self.name} did not stall within {timeout}s")
+            found = next((c for c in self.get().get("status", {}).get("conditions", []) if c["type"] == kind), {})
+            if check(found):
+                return found
+            time.sleep(interval)
+        return None
+
+    def wait_stalled(self, timeout: float = 60) -> dict[str, Any]:
+        stalled = self.wait_condition("Stalled", lambda c: c.get("status") == "True", timeout)
+        if stalled is None:
+            raise SystemExit(f"{self.name} did not stall within {timeout}s")
+        return stalled
 
     def history(self) -> None:
         status = self.get()["status"]
@@ -180,14 +189,10 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -
     say(f"5. a progressive rollout: {stepped['spec']['server']['image']} with spec.rollout.steps 25% for 4 s, checked "
         "before traffic and again after the step, then 100%")
     demo.apply(stepped)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        reconciling = next((c for c in demo.get().get("status", {}).get("conditions", []) if c["type"] == "Reconciling"), {})
-        if reconciling.get("reason") == "RolloutPaused":
-            say(f"   {reconciling['message']}")
-            show(cluster.kubectl("get", "mcpd").stdout)
-            break
-        time.sleep(0.3)
+    paused = demo.wait_condition("Reconciling", lambda c: c.get("reason") == "RolloutPaused", 60, interval=0.3)
+    if paused is not None:
+        say(f"   {paused['message']}")
+        show(cluster.kubectl("get", "mcpd").stdout)
     status = demo.wait_ready()
     say(f"   all traffic on the new revision: {status['trafficSummary']}")
 
