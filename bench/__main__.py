@@ -650,7 +650,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     lines += ["## What profiling showed", "", *PROFILE_NOTES, ""]
     lines += ["## Reproduce", "", "```console",
               "$ make bench                                  # all scenarios (about 35 minutes on 2 cores)",
-              "$ make bench BENCH_ARGS='--scenarios lambda'  # the aws-lambda sections only (about 15 minutes)",
+              "$ make bench BENCH_ARGS='--scenarios lambda --merge'  # redo the aws-lambda sections only (~15 min)",
               "$ make bench BENCH_ARGS=--quick               # smaller sizes, one run each", "```", ""]
     path.write_text("\n".join(lines))
 
