@@ -12,6 +12,9 @@ from armsim.testing import SimulatorThread
 from lambdasim import AwsSimulatorConfig
 from lambdasim.testing import FAST_LATENCY as LAMBDA_FAST
 from lambdasim.testing import LambdaSimulatorThread
+from runsim import GcpSimulatorConfig
+from runsim.testing import FAST_LATENCY as RUN_FAST
+from runsim.testing import RunSimulatorThread
 
 # Simulated operation times: "fast" for tests, "demo" slow enough to watch, close to the clouds' own.
 AZURE_LATENCY = {
@@ -21,6 +24,7 @@ AZURE_LATENCY = {
              "containerApp.delete": 1.0, "environment.delete": 1.0, "resourceGroup.delete": 1.0, "revision.activate": 0.5},
 }
 LAMBDA_LATENCY = {"fast": LAMBDA_FAST, "demo": {"function.create": 2.0, "function.update": 1.5, "version.publish": 1.0}}
+RUN_LATENCY = {"fast": RUN_FAST, "demo": {"revision.ready": 3.0, "service.update": 1.5, "service.delete": 1.5}}
 
 
 def _azure(pace: str, **options: Any) -> SimulatorThread:
@@ -37,7 +41,14 @@ def _lambda(pace: str, **options: Any) -> LambdaSimulatorThread:
     return thread
 
 
-STARTERS: dict[str, Callable[..., Any]] = {"azure-container-apps": _azure, "aws-lambda": _lambda}
+def _cloud_run(pace: str, **options: Any) -> RunSimulatorThread:
+    thread = RunSimulatorThread(GcpSimulatorConfig(latency=dict(RUN_LATENCY[pace]), **options))
+    thread.start()
+    return thread
+
+
+STARTERS: dict[str, Callable[..., Any]] = {"azure-container-apps": _azure, "aws-lambda": _lambda,
+                                           "google-cloud-run": _cloud_run}
 
 
 def start(target_type: str, pace: str = "fast", **options: Any) -> Any:

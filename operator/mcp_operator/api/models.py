@@ -64,8 +64,9 @@ class Target(ApiModel):
     ]})
 
     type: TargetType = Field(description="The cloud target: azure-container-apps, aws-lambda, google-cloud-run, "
-                                         "cloudflare-workers or pmcp-run. azure-container-apps and aws-lambda are reconciled "
-                                         "today; the others are accepted and reported Stalled (TargetNotSupported).")
+                                         "cloudflare-workers or pmcp-run. azure-container-apps, aws-lambda and google-cloud-run "
+                                         "are reconciled today; the others are accepted and reported Stalled "
+                                         "(TargetNotSupported).")
 
 
 class SecretKeySelector(ApiModel):
@@ -90,7 +91,7 @@ class EnvVar(ApiModel):
     ]})
 
     name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
-                      description="Variable name. PORT is reserved: the operator sets it (azure.targetPort, aws.port).")
+                      description="Variable name. PORT is reserved: the operator sets it (azure.targetPort, aws.port, gcp.port).")
     value: str | None = Field(default=None, max_length=32768, description="A literal value (not secret).")
     value_from: EnvVarSource | None = Field(default=None, description="Take the value from a Secret key instead.")
 
@@ -112,7 +113,7 @@ class Server(ApiModel):
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         _rule("!has(self.env) || !self.env.exists(e, e.name == 'PORT')",
-              "server.env must not set PORT: the operator sets PORT (azure.targetPort, aws.port) so server and ingress agree",
+              "server.env must not set PORT: the operator sets PORT (azure.targetPort, aws.port, gcp.port) so server and ingress agree",
               field_path=".env"),
         _rule("!has(self.name) || !self.name.contains('--')", "server.name must not contain '--' (Container Apps naming rules)",
               field_path=".name"),
@@ -216,20 +217,53 @@ class Aws(ApiModel):
 
 
 class Gcp(ApiModel):
-    """Google Cloud Run settings, as `[gcp]` and the Cloud Run keys of `[server]` in deploy.toml (not reconciled yet)."""
+    """Google Cloud Run settings, as `[gcp]` and the Cloud Run keys of `[server]` in deploy.toml.
+
+    Each revision is a Cloud Run revision named `<service>-<revision key>`, with a traffic tag of the same key that
+    gives it a URL of its own (where the MCP check reaches it before traffic moves). Scaling, ingress and public
+    access are service settings: changing them makes no revision."""
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         _rule("self.maxInstances >= self.minInstances", "gcp.maxInstances must be greater than or equal to gcp.minInstances",
               field_path=".maxInstances"),
+        _rule("quantity(self.memory).compareTo(quantity('128Mi')) >= 0 && "
+              "quantity(self.memory).compareTo(quantity(self.cpu == '1' ? '4Gi' : self.cpu == '2' ? '8Gi' : "
+              "self.cpu == '4' ? '16Gi' : self.cpu == '6' ? '24Gi' : '32Gi')) <= 0 && "
+              "quantity(self.memory).compareTo(quantity(self.cpu == '4' ? '2Gi' : (self.cpu == '6' || self.cpu == '8') ? "
+              "'4Gi' : '128Mi')) >= 0",
+              "gcp.memory does not suit gcp.cpu; Cloud Run accepts 1 CPU with 128Mi-4Gi, 2 with 128Mi-8Gi, 4 with 2Gi-16Gi, "
+              "6 with 4Gi-24Gi, 8 with 4Gi-32Gi", field_path=".memory"),
     ]})
 
-    project_id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
+    project_id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+                                   description="Google Cloud project id (default: the operator's GOOGLE_CLOUD_PROJECT, else "
+                                               "the project of its credentials).")
     region: str = Field(default="us-central1", pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Cloud Run region (default us-central1).")
-    repository: str | None = Field(default=None, max_length=256, description="Artifact Registry repository for images.")
+    repository: str | None = Field(default=None, max_length=256, description="Artifact Registry repository the CLI pushes "
+                                                                              "images to (kept from deploy.toml; the operator "
+                                                                              "deploys server.image as given).")
     memory: str = Field(default="512Mi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory per instance (default 512Mi).")
-    cpu: str = Field(default="1", pattern=r"^[0-9]+(\.[0-9]+)?$", description="vCPU per instance (default 1).")
-    min_instances: int = Field(default=0, ge=0, le=1000, description="Minimum instances (default 0).")
-    max_instances: int = Field(default=10, ge=1, le=1000, description="Maximum instances (default 10).")
+    cpu: Literal["1", "2", "4", "6", "8"] = Field(default="1", description="vCPU per instance: 1, 2, 4, 6 or 8 (default 1).")
+    min_instances: int = Field(default=0, ge=0, le=1000, description="Minimum instances of the service (default 0). A "
+                                                                      "service setting: no new revision.")
+    max_instances: int = Field(default=10, ge=1, le=1000, description="Maximum instances of the service (default 10). A "
+                                                                       "service setting: no new revision.")
+    ingress: Literal["all", "internal", "internal-and-cloud-load-balancing"] = Field(
+        default="all", description="Who may reach the service: all (the internet), internal, or "
+                                   "internal-and-cloud-load-balancing. The MCP check needs all.")
+    allow_unauthenticated: bool = Field(default=True, description="Grant roles/run.invoker to allUsers (public, as "
+                                                                  "`gcloud run deploy --allow-unauthenticated`; the server "
+                                                                  "does its own OAuth). false removes the binding; callers "
+                                                                  "then need an identity token and the MCP check is skipped.")
+    concurrency: int = Field(default=80, ge=1, le=1000, description="Requests one instance serves at once (default 80).")
+    timeout_seconds: int = Field(default=300, ge=1, le=3600, description="Request timeout in seconds; SSE streams end "
+                                                                          "there (default 300).")
+    service_account: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.gserviceaccount\.com$",
+                                        description="The revision's service account (default: the project's compute "
+                                                    "default). It needs secretmanager.secretAccessor on the secrets.")
+    execution_environment: Literal["gen1", "gen2"] | None = Field(default=None, description="gen1 or gen2 (default: "
+                                                                                              "Cloud Run's choice).")
+    port: int = Field(default=8080, ge=1, le=65535, description="The container port; PORT is set to it (default 8080).")
 
 
 class SecretReference(ApiModel):
@@ -242,7 +276,8 @@ class Credentials(ApiModel):
     """Cloud credentials for this resource. Without it the operator's own identity is used (workload identity).
     azure-container-apps: the Secret holds AZURE_TENANT_ID and AZURE_CLIENT_ID, plus either AZURE_CLIENT_SECRET or
     AZURE_FEDERATED_TOKEN. aws-lambda: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for
-    temporary keys)."""
+    temporary keys). google-cloud-run: credentials.json, a service-account key file or an external-account
+    (workload identity federation) configuration."""
 
     secret_ref: SecretReference = Field(description="The Secret with the credential.")
 
@@ -470,12 +505,27 @@ class AwsStatus(ApiModel):
     provisioned_concurrency_status: str | None = Field(default=None, description="IN_PROGRESS, READY or FAILED.")
 
 
+class GcpStatus(ApiModel):
+    """What the Cloud Run target resolved and saw: the service and Cloud Run's word for its rollout."""
+
+    project_id: str | None = None
+    region: str | None = None
+    service: str | None = None
+    uri: str | None = Field(default=None, description="The service's URI.")
+    latest_ready_revision: str | None = None
+    latest_created_revision: str | None = None
+    observed_generation: str | None = Field(default=None, description="The service's observedGeneration in Cloud Run.")
+    public: bool | None = Field(default=None, description="Whether allUsers holds roles/run.invoker.")
+
+
 class TrafficTarget(ApiModel):
     """One revision's share of traffic, as the cloud routes it now (Knative's status.traffic)."""
 
     revision_name: str = Field(description="The revision's name or id in the cloud.")
     revision_number: int | None = Field(default=None, description="Its number in status.revisions (absent: not ours).")
     percent: int = Field(description="Percent of traffic it receives.")
+    url: str | None = Field(default=None, description="Where this revision alone answers (a traffic tag's URL), where "
+                                                      "the target gives one.")
 
 
 class McpDeploymentStatus(ApiModel):
@@ -491,6 +541,7 @@ class McpDeploymentStatus(ApiModel):
                                                                   "\"#1 90%, #2 10%\" (kubectl get's Traffic column).")
     azure: AzureStatus | None = Field(default=None, description="Container Apps' own facts (target azure-container-apps).")
     aws: AwsStatus | None = Field(default=None, description="Lambda's own facts (target aws-lambda).")
+    gcp: GcpStatus | None = Field(default=None, description="Cloud Run's own facts (target google-cloud-run).")
     latest_revision: str | None = Field(default=None, description="The newest revision created for the current spec.")
     serving_check: McpCheck | None = Field(default=None, description="The last periodic MCP check of the serving revision "
                                                                      "(spec.verify.periodic).")
@@ -511,7 +562,7 @@ class McpDeploymentStatus(ApiModel):
 
 
 # status.<section> of each target: the same key as its spec section.
-TARGET_STATUS_SECTIONS = ("azure", "aws")
+TARGET_STATUS_SECTIONS = ("azure", "aws", "gcp")
 
 
 def set_target_status(status: McpDeploymentStatus, section: str, facts: dict[str, Any]) -> None:

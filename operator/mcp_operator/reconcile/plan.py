@@ -145,8 +145,8 @@ def refresh_history(status: McpDeploymentStatus, observed: Observed) -> None:
 def _traffic(status: McpDeploymentStatus, observed: Observed) -> list[TrafficTarget]:
     """status.traffic: every revision that receives traffic now, with its number where it is ours."""
     numbers = {r.name.lower(): r.number for r in status.revisions if r.name}
-    return [TrafficTarget(revision_name=r.cloud_id, revision_number=numbers.get(r.cloud_id.lower()), percent=r.percent)
-            for r in observed.revisions if r.percent > 0]
+    return [TrafficTarget(revision_name=r.cloud_id, revision_number=numbers.get(r.cloud_id.lower()), percent=r.percent,
+                          url=r.url) for r in observed.revisions if r.percent > 0]
 
 
 def _summary(traffic: list[TrafficTarget]) -> str | None:

@@ -1,0 +1,8 @@
+"""Google Cloud Run: each revision a Cloud Run revision we name, traffic the service's pinned traffic list."""
+
+from .connect import TYPE, CloudRunConnector
+
+connector = CloudRunConnector
+QUIET_LOGGERS = ("google.auth", "urllib3")  # token refresh chatter at INFO
+
+__all__ = ["QUIET_LOGGERS", "TYPE", "connector"]
