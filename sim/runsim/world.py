@@ -306,20 +306,23 @@ class World:
         if service.generation != generation or service.deleted is not None:
             operation.done = True  # superseded: a newer generation's rollout reports
             return
-        failed = [service.revisions[t["revision"]] for t in service.spec["traffic"]
-                  if t.get("revision") in service.revisions and service.revisions[t["revision"]].state == "CONDITION_FAILED"]
+        routed_failed = [service.revisions[t["revision"]] for t in service.spec["traffic"]
+                         if service.revisions.get(t.get("revision", "")) is not None
+                         and service.revisions[t["revision"]].state == "CONDITION_FAILED"]
         newest = service.revisions.get(service.latest_created)
-        if newest is not None and newest.state == "CONDITION_FAILED" and newest not in failed:
-            failed.append(newest)
+        # As Knative's Route and Configuration: traffic that names only Ready revisions takes effect even when the
+        # newest revision failed; the service is Ready only when both are.
+        failed = routed_failed or ([newest] if newest is not None and newest.state == "CONDITION_FAILED" else [])
         service.reconciling = False
         service.observed_generation = generation
+        if not routed_failed:
+            service.traffic_statuses = self._statuses(service)
         if failed:
             message = failed[0].message
             service.terminal = {"type": "Ready", "state": "CONDITION_FAILED", "message": message, "reason": "REVISION_FAILED",
                                 "severity": "ERROR", "lastTransitionTime": stamp()}
             operation.error = GoogleError(400, "FAILED_PRECONDITION", message)
         else:
-            service.traffic_statuses = self._statuses(service)
             service.terminal = {"type": "Ready", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": stamp()}
         operation.done = True
 

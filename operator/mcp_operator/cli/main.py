@@ -308,11 +308,15 @@ async def cmd_logs(args: argparse.Namespace) -> int:
     connector = connectors.get(str(spec.target.type))
     if connector is None:
         raise CliError(f"logs: target type {spec.target.type} is not supported yet (supported: {', '.join(supported())})")
-    recorded = target_status(McpDeploymentStatus.model_validate(body.get("status") or {}))
+    status = McpDeploymentStatus.model_validate(body.get("status") or {})
+    recorded = target_status(status)
+    # --revision takes the cloud's name or our number (as `history` shows it): a number is the name of that record.
+    revision = next((r.name for r in status.revisions if args.revision and str(r.number) == args.revision and r.name),
+                    args.revision)
     try:
         desired = resolve(spec, args.name, namespace, connector, recorded)
         target = await connector.connect(desired, secret)
-        async for line in target.logs(desired, args.revision, args.tail, args.follow):
+        async for line in target.logs(desired, revision, args.tail, args.follow):
             print(line, flush=True)
     except (SpecError, TerminalError, TransientError) as error:
         raise CliError(f"logs: {error}") from error
@@ -373,7 +377,8 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("name")
     logs.add_argument("-f", "--follow", action="store_true", help="keep streaming")
     logs.add_argument("--tail", type=int, default=20, help="lines of history to show first (default 20)")
-    logs.add_argument("--revision", help="revision name (default: the latest ready one)")
+    logs.add_argument("--revision", help="a revision's number (as history shows it) or its name in the cloud (default: "
+                                         "every revision)")
     destroy = commands.add_parser("destroy", parents=[common, waiting], help="delete it, and its cloud resources")
     destroy.add_argument("name")
     return root

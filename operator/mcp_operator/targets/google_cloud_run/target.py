@@ -181,7 +181,8 @@ class CloudRunTarget:
             raise TransientError("ServiceMissing", f"Cloud Run service {where.service} is gone")
         shares = {name: percent for name, percent in traffic.items() if percent > 0}
         wanted = bodies.traffic(shares, bodies.tags_for(where, list(shares)))
-        if _same_traffic(seen.service.get("traffic") or [], wanted):
+        in_effect = seen.service.get("traffic") if seen.service.get("reconciling") else seen.service.get("trafficStatuses")
+        if _same_traffic(seen.service.get("traffic") or [], wanted) and _same_traffic(in_effect or [], wanted):
             return Accepted()
         await self.client.call("run", "PATCH", f"v2/{where.path}", {"traffic": wanted, "etag": seen.service["etag"]},
                                {"updateMask": "traffic"})
