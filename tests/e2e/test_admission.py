@@ -160,3 +160,31 @@ def test_rollout_steps_must_increase_and_need_a_target_that_splits_traffic(clust
     hosted["spec"]["rollout"] = {"steps": [{"percent": 10}]}
     code, stderr = _apply(cluster, "default", hosted)
     assert code != 0 and "pmcp-run cannot split traffic" in stderr
+
+
+def _cloud_run(name: str, **gcp: Any) -> dict[str, Any]:
+    body = manifest(name)
+    body["spec"]["target"]["type"] = "google-cloud-run"
+    body["spec"]["gcp"] = {"projectId": "team-project", **gcp}
+    return body
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"cpu": "0.5"}, "spec.gcp.cpu", "Unsupported value"),
+    ({"cpu": "1", "memory": "8Gi"}, "spec.gcp.memory", "Cloud Run accepts 1 CPU with 128Mi-4Gi"),
+    ({"cpu": "4", "memory": "1Gi"}, "spec.gcp.memory", "4 with 2Gi-16Gi"),
+    ({"memory": "64Mi"}, "spec.gcp.memory", "does not suit gcp.cpu"),
+    ({"ingress": "public"}, "spec.gcp.ingress", "Unsupported value"),
+    ({"timeoutSeconds": 3601}, "spec.gcp.timeoutSeconds", "should be less than or equal to 3600"),
+    ({"serviceAccount": "runner"}, "spec.gcp.serviceAccount", "should match"),
+    ({"minInstances": 5, "maxInstances": 2}, "spec.gcp.maxInstances", "greater than or equal to gcp.minInstances"),
+])
+def test_cloud_run_rules_are_enforced_at_admission(cluster: Cluster, change: dict[str, Any], field: str, message: str) -> None:
+    code, stderr = _apply(cluster, "default", _cloud_run("bad-run", **change))
+    assert code != 0 and field in stderr and message in stderr, stderr
+
+
+def test_cloud_run_combinations_it_offers_are_accepted(cluster: Cluster) -> None:
+    for index, (cpu, memory) in enumerate([("1", "512Mi"), ("2", "8Gi"), ("4", "2Gi"), ("8", "32Gi")]):
+        code, stderr = _apply(cluster, "default", _cloud_run(f"good-run-{index}", cpu=cpu, memory=memory))
+        assert code == 0, stderr
