@@ -59,8 +59,8 @@ class RunSimulatorThread(BackgroundSimulator):
                 "gcp": {"projectId": self.info["project"], "region": self.info["region"]}}
 
     def _service(self, name: str) -> Any:
-        info = self.info
-        return self.simulator.world.services.get(f"projects/{info['project']}/locations/{info['region']}/services/{name}")
+        """The service of that name, in whichever project and region it was made (the simulator serves any)."""
+        return next((s for s in self.simulator.world.services.values() if s.name == name), None)
 
     def revision_names(self, app: str) -> list[str]:
         def names() -> list[str]:
