@@ -11,6 +11,8 @@ Scenarios (see BENCHMARKS.md for what each measures):
   lambda     the aws-lambda target: fleets of N functions (quotas off/on) against Lambda's control-plane floor, and
              the requests of each lifecycle step (idle drift check, rollback); includes lambda-sdk
   lambda-sdk aiobotocore vs boto3 in a thread pool: memory and time of the same requests
+  cloudrun   the google-cloud-run target: fleets of N services (quotas off/on) against the Admin API's write floor, and
+             the requests of each lifecycle step
 
     python -m bench [--scenarios one,fleet,secrets,lifecycle,rollback] [--sizes 100,500,1000] [--repeats 3] [--quick]
 """
@@ -527,6 +529,147 @@ async def scenario_lambda_lifecycle(repeats: int) -> dict[str, Any]:
     return {step: {k: summary(v) for k, v in values.items()} for step, values in steps.items()}
 
 
+# ----- the google-cloud-run target --------------------------------------------------------------------
+
+RUN_WRITE_QUOTA = 1.0  # Cloud Run Admin API writes per second per project and region (60 a minute; bucket of 60)
+RUN_READ_QUOTA = 1000 / 60  # reads per second (1000 a minute)
+RUN_BURST = 60  # the simulator's bucket holds a minute of writes
+
+
+def cloud_run_manifest(name: str, image: str = "ghcr.io/acme/calc:1") -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "McpDeployment", "metadata": {"name": name},
+            "spec": {"target": {"type": "google-cloud-run"}, "gcp": {"projectId": "bench-project"},
+                     "server": {"image": image, "allowedOrigins": ["https://a.example"]}}}
+
+
+def cloud_run_counts(sim: Any, since: float, service: str | None = None) -> dict[str, float]:
+    """Admin API requests since ``since`` (of one service's paths, or all): reads, writes, 429s; Secret Manager and
+    token requests are not metered by the Admin API's quotas and are left out."""
+    found = {"reads": 0.0, "writes": 0.0, "throttled": 0.0}
+    for r in sim.simulator.requests:
+        mine = service is None or f"/services/{service}" in r.path or r.path.endswith("/services")  # a create names it in its query
+        if r.at < since or not r.path.startswith("/v2/projects/") or not mine:
+            continue
+        found["throttled"] += r.status == 429
+        if r.klass == "reads":
+            found["reads"] += 1
+        elif 200 <= r.status < 300:
+            found["writes"] += 1
+    return found
+
+
+async def scenario_cloud_run_fleet(size: int, throttling: bool, repeats: int) -> dict[str, Any]:
+    results: dict[str, list[float]] = {k: [] for k in ("seconds", "reads_per_service", "writes_per_service", "throttled",
+                                                       "rss_peak_mb", "cpu_seconds", "failures")}
+    for run in range(repeats):
+        with environment({}, 0, throttling=throttling, target="google-cloud-run") as env:
+            await env.connect()
+            try:
+                sampler = ProcessSampler(env.operator.process.pid)  # type: ignore[union-attr]
+                cpu_before = sampler.cpu_seconds()
+                names = {f"svc-{i:04d}" for i in range(size)}
+                since = started = time.monotonic()
+                await env.create_all("bench", [cloud_run_manifest(n) for n in sorted(names)])
+                ready, stalled = await env.wait_ready("bench", names, started, 3600)
+                seconds = max(ready.values()) if len(ready) == size else float("inf")
+                counts = cloud_run_counts(env.sim, since)
+                results["seconds"].append(seconds)
+                results["reads_per_service"].append(counts["reads"] / size)
+                results["writes_per_service"].append(counts["writes"] / size)
+                results["throttled"].append(counts["throttled"])
+                results["rss_peak_mb"].append(sampler.rss_peak_mb())
+                results["cpu_seconds"].append(sampler.cpu_seconds() - cpu_before)
+                results["failures"].append(len(stalled) + (size - len(ready)))
+                log(f"cloud run fleet {size} quotas={'on' if throttling else 'off'} #{run + 1}: all Ready in {seconds:.1f} s, "
+                    f"{counts['writes'] / size:.1f} writes and {counts['reads'] / size:.1f} reads per service, "
+                    f"{counts['throttled']:.0f} 429s, RSS peak {results['rss_peak_mb'][-1]:.0f} MB, "
+                    f"failures {results['failures'][-1]:.0f}")
+            finally:
+                await env.close()
+    writes = statistics.median(results["writes_per_service"])
+    return {"size": size, "throttling": throttling,
+            "write_floor_seconds": max(0.0, size * writes - RUN_BURST) / RUN_WRITE_QUOTA,
+            **{k: summary(v) for k, v in results.items()}}
+
+
+async def scenario_cloud_run_lifecycle(repeats: int) -> dict[str, Any]:
+    steps: dict[str, dict[str, list[float]]] = {}
+    name = "life"
+    for run in range(repeats):
+        with environment({}, 0, operator_env={"MCP_DRIFT_INTERVAL": "5"}, target="google-cloud-run") as env:
+            await env.connect()
+            try:
+                async def ready() -> None:
+                    await asyncio.sleep(0.3)
+                    found, _ = await env.wait_ready("bench", {name}, time.monotonic(), 120)
+                    assert name in found, "not Ready in time"
+
+                def count(since: float) -> dict[str, float]:
+                    counts = cloud_run_counts(env.sim, since, name)
+                    return {key: counts[key] for key in ("reads", "writes")}
+
+                async def step(action: Callable[[], Any]) -> dict[str, float]:
+                    return await _timed(action, ready, count)
+
+                measured = {
+                    "create": await step(lambda: env.create_all("bench", [cloud_run_manifest(name)])),
+                    "image update (new revision)": await step(lambda: env.patch_spec(
+                        "bench", name, {"server": {"image": "ghcr.io/acme/calc:2"}})),
+                    "rollback to a kept revision": await step(lambda: env.patch_spec(
+                        "bench", name, {"server": {"image": "ghcr.io/acme/calc:1"}})),
+                }
+                since = time.monotonic()
+                await asyncio.sleep(11)  # two drift checks at MCP_DRIFT_INTERVAL=5
+                idle = cloud_run_counts(env.sim, since, name)
+                measured["idle drift check (per check)"] = {"reads": idle["reads"] / 2, "writes": idle["writes"] / 2,
+                                                            "seconds": 0.0}
+                for step_name, values in measured.items():
+                    for key, value in values.items():
+                        steps.setdefault(step_name, {}).setdefault(key, []).append(value)
+                log(f"cloud run lifecycle #{run + 1}: " + "; ".join(
+                    f"{k}: {v['reads']:.0f} reads, {v['writes']:.0f} writes, {v['seconds']:.1f}s" for k, v in measured.items()))
+            finally:
+                await env.close()
+    return {step: {k: summary(v) for k, v in values.items()} for step, values in steps.items()}
+
+
+def cloud_run_report(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    fleets = results.get("cloud_run_fleet", [])
+    if fleets:
+        lines += ["## 11. google-cloud-run fleet", "",
+                  "N McpDeployments of target google-cloud-run created at once (a service and its public-access binding",
+                  "each), against the Google Cloud simulator at the demo pace: a revision is Ready 3 s after it is made,",
+                  "a traffic change takes 1.5 s. With quotas on, the simulator enforces the Admin API's per-minute quotas",
+                  "per project and region (60 writes, 1000 reads; a bucket of a minute's worth). The write floor is",
+                  "(N x writes per service - 60) / 1 s: no operator can be faster with quotas on.", "",
+                  "| N | quotas | all Ready (s) | write floor (s) | over the floor | writes per service | reads per service | "
+                  "429s | peak RSS (MB) | CPU (s) | failures |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for fleet in fleets:
+            floor = fleet["write_floor_seconds"]
+            over = "" if not fleet["throttling"] or not floor else " / ".join(
+                f"{fleet['seconds'][k] / floor - 1:+.0%}" for k in ("min", "median", "max"))
+            lines.append(f"| {fleet['size']} | {'on' if fleet['throttling'] else 'off'} | {fmt(fleet['seconds'])} | "
+                         f"{floor:.0f} | {over} | {fmt(fleet['writes_per_service'])} | {fmt(fleet['reads_per_service'])} | "
+                         f"{fmt(fleet['throttled'], '', 1, 0)} | {fmt(fleet['rss_peak_mb'], '', 1, 0)} | "
+                         f"{fmt(fleet['cpu_seconds'])} | {fmt(fleet['failures'], '', 1, 0)} |")
+        lines += ["", "A new service costs 2 writes (the create and the IAM policy) and reads that follow its rollout: the",
+                  "service, its IAM policy and (where a pass needs every revision) its revisions. Fleet runs are single runs",
+                  "(`--cloud-run-repeats 1`).", ""]
+    lifecycle = results.get("cloud_run_lifecycle")
+    if lifecycle:
+        lines += ["## 12. google-cloud-run: Admin API requests per lifecycle step", "",
+                  "| step | reads | writes | seconds |", "|---|---|---|---|"]
+        for step, values in lifecycle.items():
+            lines.append(f"| {step} | {fmt(values['reads'], '', 1, 0)} | {fmt(values['writes'], '', 1, 0)} | "
+                         f"{fmt(values['seconds'])} |")
+        lines += ["", "Goals: zero writes in an idle drift check; a new revision is one write (the template with traffic",
+                  "pinned and its tag) plus one to move traffic after its MCP check; a rollback to a kept revision is one",
+                  "write.", ""]
+    return lines
+
+
 # ----- report ---------------------------------------------------------------------------------------
 
 # What profiling the worst scenarios showed, and what was changed because of it (kept with the report).
@@ -647,10 +790,12 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     if checks.exists():
         lines += [line for line in checks.read_text().splitlines() if not line.startswith("<!--")] + [""]
     lines += lambda_report(results)
+    lines += cloud_run_report(results)
     lines += ["## What profiling showed", "", *PROFILE_NOTES, ""]
     lines += ["## Reproduce", "", "```console",
               "$ make bench                                  # all scenarios (about 35 minutes on 2 cores)",
               "$ make bench BENCH_ARGS='--scenarios lambda --merge'  # redo the aws-lambda sections only (~15 min)",
+              "$ make bench BENCH_ARGS='--scenarios cloudrun --merge'  # redo the google-cloud-run sections only",
               "$ make bench BENCH_ARGS=--quick               # smaller sizes, one run each", "```", ""]
     path.write_text("\n".join(lines))
 
@@ -731,6 +876,11 @@ async def main_async(args: argparse.Namespace) -> None:
         results["lambda_fleet"] = [await scenario_lambda_fleet(size, throttling, args.lambda_repeats)
                                    for throttling in (False, True) for size in [int(s) for s in args.lambda_sizes.split(",")]]
         results["lambda_lifecycle"] = await scenario_lambda_lifecycle(args.repeats)
+    if "cloudrun" in scenarios:
+        results["cloud_run_fleet"] = [await scenario_cloud_run_fleet(size, throttling, args.cloud_run_repeats)
+                                      for throttling in (False, True) for size in [int(s) for s in args.cloud_run_sizes.split(",")]
+                                      if not throttling or size <= args.cloud_run_throttled_max]
+        results["cloud_run_lifecycle"] = await scenario_cloud_run_lifecycle(args.repeats)
     if "lambda" in scenarios or "lambda-sdk" in scenarios:
         results["lambda_sdk"] = scenario_lambda_sdk(args.repeats)
     if "lifecycle" in scenarios or "rollback" in scenarios:
@@ -745,10 +895,14 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default="one,fleet,secrets,lifecycle,rollback,lambda")
+    parser.add_argument("--scenarios", default="one,fleet,secrets,lifecycle,rollback,lambda,cloudrun")
     parser.add_argument("--sizes", default="100,500,1000")
     parser.add_argument("--lambda-sizes", default="100,500", help="fleet sizes of the lambda scenario")
     parser.add_argument("--lambda-repeats", type=int, default=1, help="runs of each lambda fleet (500 with quotas: ~8 min)")
+    parser.add_argument("--cloud-run-sizes", default="100,500", help="fleet sizes of the cloudrun scenario")
+    parser.add_argument("--cloud-run-repeats", type=int, default=1, help="runs of each cloudrun fleet")
+    parser.add_argument("--cloud-run-throttled-max", type=int, default=500,
+                        help="the largest cloudrun fleet also run with quotas on (500: ~16 min at 60 writes a minute)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="sizes 50,100 and one run each")
     parser.add_argument("--merge", action="store_true", help="keep results of scenarios not run now")
@@ -759,7 +913,7 @@ def main() -> None:
         write_report(json.loads((ROOT / "bench" / "results.json").read_text()), ROOT / "BENCHMARKS.md")
         return
     if args.quick:
-        args.sizes, args.lambda_sizes, args.repeats = "50,100", "20", 1
+        args.sizes, args.lambda_sizes, args.cloud_run_sizes, args.repeats = "50,100", "20", "20", 1
     asyncio.run(main_async(args))
     if args.out:
         Path(args.out).write_text(json.dumps(args.results, indent=2, default=str))
