@@ -50,6 +50,9 @@ VALUES = {
     "namespaced, secret credentials": ["--set", "watchNamespaces={team-a,team-b}", "--set", "azure.credentialMode=secret"],
     "AWS: IRSA role, keys Secret, region": ["--set", "aws.roleArn=arn:aws:iam::123456789012:role/mcp-operator",
                                             "--set", "aws.existingSecret=aws-keys", "--set", "aws.region=eu-west-1"],
+    "Google Cloud: GKE workload identity, key Secret, project": [
+        "--set", "gcp.serviceAccount=mcp-operator@acme-mcp.iam.gserviceaccount.com", "--set", "gcp.existingSecret=gcp-key",
+        "--set", "gcp.project=acme-mcp"],
     "single replica, debug, private CA": ["--set", "replicas=1", "--set", "logLevel=debug",
                                           "--set", "azure.caBundleConfigMap=corp-ca", "--set", "azure.clientId=abc"],
 }
@@ -78,7 +81,7 @@ def test_helm_rejects_an_unknown_credential_mode(helm_bin: str) -> None:
 
 
 @pytest.mark.parametrize("kustomization", ["base", "overlays/namespaced", "overlays/aks-workload-identity",
-                                           "overlays/eks-irsa"])
+                                           "overlays/eks-irsa", "overlays/gke-workload-identity"])
 def test_kustomize_output_passes_server_side_dry_run(cluster: Cluster, kustomization: str) -> None:
     _ensure_namespaces(cluster, "mcp-system", "mcp-servers")
     rendered = cluster.kubectl("kustomize", str(REPO_ROOT / "manifests" / kustomization)).stdout
@@ -172,3 +175,18 @@ def test_helm_aws_values_reach_the_service_account_and_the_environment(helm_bin:
     assert documents["ConfigMap"]["data"]["AWS_REGION"] == "eu-west-1"
     sources = documents["Deployment"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert {"secretRef": {"name": "aws-keys"}} in sources
+
+
+def test_helm_gcp_values_reach_the_service_account_the_environment_and_a_mounted_key(helm_bin: str) -> None:
+    rendered = subprocess.run([helm_bin, "template", "mcp", str(CHART), "--kube-version", KUBE_VERSION,
+                               *VALUES["Google Cloud: GKE workload identity, key Secret, project"]], capture_output=True,
+                              text=True, check=True).stdout
+    documents = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
+    annotations = documents["ServiceAccount"]["metadata"]["annotations"]
+    assert annotations["iam.gke.io/gcp-service-account"] == "mcp-operator@acme-mcp.iam.gserviceaccount.com"
+    data = documents["ConfigMap"]["data"]
+    assert data["GOOGLE_CLOUD_PROJECT"] == "acme-mcp"
+    pod = documents["Deployment"]["spec"]["template"]["spec"]
+    mounted = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "gcp-credentials")
+    assert data["GOOGLE_APPLICATION_CREDENTIALS"] == mounted["mountPath"] + "/credentials.json"
+    assert next(v for v in pod["volumes"] if v["name"] == "gcp-credentials")["secret"]["secretName"] == "gcp-key"
