@@ -12,7 +12,8 @@ Scenarios (see BENCHMARKS.md for what each measures):
              the requests of each lifecycle step (idle drift check, rollback); includes lambda-sdk
   lambda-sdk aiobotocore vs boto3 in a thread pool: memory and time of the same requests
   cloudrun   the google-cloud-run target: fleets of N services (quotas off/on) against the Admin API's write floor, and
-             the requests of each lifecycle step
+             the requests of each lifecycle step; includes cloudrun-clients
+  cloudrun-clients  google-cloud-run's REST client in threads vs aiohttp + google-auth: memory and CPU
 
     python -m bench [--scenarios one,fleet,secrets,lifecycle,rollback] [--sizes 100,500,1000] [--repeats 3] [--quick]
 """
@@ -633,6 +634,23 @@ async def scenario_cloud_run_lifecycle(repeats: int) -> dict[str, Any]:
     return {step: {k: summary(v) for k, v in values.items()} for step, values in steps.items()}
 
 
+def scenario_cloud_run_clients(repeats: int, count: int = 2000) -> dict[str, Any]:
+    """google-cloud-run's REST client in threads vs aiohttp + google-auth, each in a fresh process (bench/gcp_client_choice.py)."""
+    import subprocess
+    import sys
+
+    found: dict[str, dict[str, list[float]]] = {}
+    for mode in ("gapic", "rest") * repeats:
+        result = subprocess.run([sys.executable, "-m", "bench.gcp_client_choice", mode, str(count)], capture_output=True,
+                                text=True, check=True, cwd=ROOT)
+        measured = json.loads(result.stdout.strip().splitlines()[-1])
+        for key in ("import_rss_mb", "import_cpu_seconds", "requests_cpu_seconds", "requests_seconds", "max_rss_mb"):
+            found.setdefault(mode, {}).setdefault(key, []).append(measured[key])
+    log("cloud run clients: " + "; ".join(f"{m}: max RSS {statistics.median(v['max_rss_mb']):.0f} MB, "
+                                          f"{statistics.median(v['requests_cpu_seconds']):.2f} CPU s" for m, v in found.items()))
+    return {"requests": count, **{m: {k: summary(v) for k, v in values.items()} for m, values in found.items()}}
+
+
 def cloud_run_report(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     fleets = results.get("cloud_run_fleet", [])
@@ -667,6 +685,22 @@ def cloud_run_report(results: dict[str, Any]) -> list[str]:
         lines += ["", "Goals: zero writes in an idle drift check; a new revision is one write (the template with traffic",
                   "pinned and its tag) plus one to move traffic after its MCP check; a rollback to a kept revision is one",
                   "write.", ""]
+    clients = results.get("cloud_run_clients")
+    if clients:
+        lines += ["## 13. google-cloud-run: which client", "",
+                  f"Importing and building the clients, then {clients['requests']} service reads (16 at a time) against the",
+                  "simulator in another process, each mode in a fresh process that has aiohttp and requests imported already",
+                  "(`python -m bench.gcp_client_choice gapic|rest N`):", "",
+                  "| client | import RSS (MB) | import CPU (s) | CPU for the reads (s) | seconds for the reads | max RSS (MB) |",
+                  "|---|---|---|---|---|---|"]
+        for mode, label in (("gapic", "google-cloud-run REST client, 16 threads"), ("rest", "aiohttp + google-auth (chosen)")):
+            values = clients[mode]
+            lines.append(f"| {label} | {fmt(values['import_rss_mb'])} | {fmt(values['import_cpu_seconds'], '', 1, 3)} | "
+                         f"{fmt(values['requests_cpu_seconds'], '', 1, 2)} | {fmt(values['requests_seconds'], '', 1, 2)} | "
+                         f"{fmt(values['max_rss_mb'])} |")
+        lines += ["", "The aiohttp mode's reads include importing the operator's own modules (metrics, pacer) on first use.",
+                  "The async GAPIC client is gRPC-only, so the REST client would need the thread pool; proto-plus",
+                  "marshalling is where its CPU goes.", ""]
     return lines
 
 
@@ -881,6 +915,8 @@ async def main_async(args: argparse.Namespace) -> None:
                                       for throttling in (False, True) for size in [int(s) for s in args.cloud_run_sizes.split(",")]
                                       if not throttling or size <= args.cloud_run_throttled_max]
         results["cloud_run_lifecycle"] = await scenario_cloud_run_lifecycle(args.repeats)
+    if "cloudrun" in scenarios or "cloudrun-clients" in scenarios:
+        results["cloud_run_clients"] = scenario_cloud_run_clients(args.repeats)
     if "lambda" in scenarios or "lambda-sdk" in scenarios:
         results["lambda_sdk"] = scenario_lambda_sdk(args.repeats)
     if "lifecycle" in scenarios or "rollback" in scenarios:

@@ -1,8 +1,8 @@
 """Google's REST APIs over aiohttp, with google-auth's credentials.
 
 Why not google-cloud-run's client: it has no asyncio REST transport (its async client is gRPC-only), and its sync
-REST client in a thread pool cost 37 MB more at import than aiohttp + google-auth, with proto-plus marshalling on
-every call (measured; docs/targets.md). The simulator checks every request this module sends against the
+REST client in a thread pool costs 38 MB more at import than aiohttp + google-auth's 10 MB and about six times the
+CPU per request, spent in proto-plus marshalling (BENCHMARKS.md §13, bench/gcp_client_choice.py). The simulator checks every request this module sends against the
 discovery documents, and contract tests drive the same simulator with Google's own clients.
 
 Credentials come from google-auth (Application Default Credentials or a key/configuration from a Secret); a token
