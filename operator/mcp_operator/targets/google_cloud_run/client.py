@@ -2,8 +2,9 @@
 
 Why not google-cloud-run's client: it has no asyncio REST transport (its async client is gRPC-only), and its sync
 REST client in a thread pool costs 38 MB more at import than aiohttp + google-auth's 10 MB and about six times the
-CPU per request, spent in proto-plus marshalling (BENCHMARKS.md §13, bench/gcp_client_choice.py). The simulator checks every request this module sends against the
-discovery documents, and contract tests drive the same simulator with Google's own clients.
+CPU per request, spent in proto-plus marshalling (BENCHMARKS.md §13, bench/gcp_client_choice.py). The simulator
+checks every request this module sends against the discovery documents, and contract tests drive the same simulator
+with Google's own clients.
 
 Credentials come from google-auth (Application Default Credentials or a key/configuration from a Secret); a token
 is refreshed in a thread when it expires (google-auth's refresh is synchronous), through a requests session that
