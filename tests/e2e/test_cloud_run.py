@@ -242,3 +242,17 @@ def test_kubectl_mcp_logs_reads_cloud_logging_by_revision(cluster: Cluster, clou
     only = mcp(cluster, cloud, "logs", "calc-logs", "-n", namespace, "--revision", "2")  # type: ignore[arg-type]
     assert only.returncode == 0 and only.stdout.count("\n") == 1, only.stdout + only.stderr
     assert first and second
+
+
+def test_a_first_revision_that_fails_is_replaced_by_the_fixed_spec(cluster: Cluster, cloud: RunSimulatorThread,
+                                                                   operator: OperatorProcess, namespace: str) -> None:
+    """Nothing serves yet: the failed revision had all traffic asked for it; the fix takes it instead."""
+    cloud.fail_revisions_of("calc:never-starts", "container exited with code 7")
+    mcpd = Mcpd(cluster, namespace, "calc-first")
+    mcpd.apply(run_manifest("calc-first", "ghcr.io/acme/calc:never-starts"))
+    stalled = wait_until(lambda: mcpd.condition("Stalled").get("status") == "True" and mcpd.condition("Stalled"), 60, "Stalled")
+    assert stalled["reason"] == "RevisionFailed" and "exited with code 7" in stalled["message"]
+    mcpd.apply(run_manifest("calc-first"))
+    status = wait_until(lambda: mcpd.is_ready() and mcpd.status(), 60, "the fixed revision to serve")
+    assert status["servingRevision"].startswith("calc-first-r2-")
+    assert service_state(cloud, "calc-first")["traffic"] == {status["servingRevision"]: 100}
