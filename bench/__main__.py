@@ -644,9 +644,10 @@ def scenario_cloud_run_clients(repeats: int, count: int = 2000) -> dict[str, Any
         result = subprocess.run([sys.executable, "-m", "bench.gcp_client_choice", mode, str(count)], capture_output=True,
                                 text=True, check=True, cwd=ROOT)
         measured = json.loads(result.stdout.strip().splitlines()[-1])
-        for key in ("import_rss_mb", "import_cpu_seconds", "requests_cpu_seconds", "requests_seconds", "max_rss_mb"):
+        for key in ("import_rss_mb", "import_cpu_seconds", "requests_rss_mb", "requests_cpu_seconds", "requests_seconds"):
             found.setdefault(mode, {}).setdefault(key, []).append(measured[key])
-    log("cloud run clients: " + "; ".join(f"{m}: max RSS {statistics.median(v['max_rss_mb']):.0f} MB, "
+    log("cloud run clients: " + "; ".join(f"{m}: RSS +{statistics.median(v['import_rss_mb']):.0f} +"
+                                          f"{statistics.median(v['requests_rss_mb']):.0f} MB, "
                                           f"{statistics.median(v['requests_cpu_seconds']):.2f} CPU s" for m, v in found.items()))
     return {"requests": count, **{m: {k: summary(v) for k, v in values.items()} for m, values in found.items()}}
 
@@ -691,14 +692,15 @@ def cloud_run_report(results: dict[str, Any]) -> list[str]:
                   f"Importing and building the clients, then {clients['requests']} service reads (16 at a time) against the",
                   "simulator in another process, each mode in a fresh process that has aiohttp and requests imported already",
                   "(`python -m bench.gcp_client_choice gapic|rest N`):", "",
-                  "| client | import RSS (MB) | import CPU (s) | CPU for the reads (s) | seconds for the reads | max RSS (MB) |",
-                  "|---|---|---|---|---|---|"]
+                  "| client | RSS growth, import (MB) | import CPU (s) | RSS growth, the reads (MB) | CPU for the reads (s) | "
+                  "seconds for the reads |", "|---|---|---|---|---|---|"]
         for mode, label in (("gapic", "google-cloud-run REST client, 16 threads"), ("rest", "aiohttp + google-auth (chosen)")):
             values = clients[mode]
             lines.append(f"| {label} | {fmt(values['import_rss_mb'])} | {fmt(values['import_cpu_seconds'], '', 1, 3)} | "
-                         f"{fmt(values['requests_cpu_seconds'], '', 1, 2)} | {fmt(values['requests_seconds'], '', 1, 2)} | "
-                         f"{fmt(values['max_rss_mb'])} |")
-        lines += ["", "The aiohttp mode's reads include importing the operator's own modules (metrics, pacer) on first use.",
+                         f"{fmt(values['requests_rss_mb'])} | {fmt(values['requests_cpu_seconds'], '', 1, 2)} | "
+                         f"{fmt(values['requests_seconds'], '', 1, 2)} |")
+        lines += ["", "The aiohttp mode's reads include importing the operator's own modules (metrics, pacer, the API models) on",
+                  "first use, which the operator has imported anyway; in all, 28 MB against 47 MB here.",
                   "The async GAPIC client is gRPC-only, so the REST client would need the thread pool; proto-plus",
                   "marshalling is where its CPU goes.", ""]
     return lines
