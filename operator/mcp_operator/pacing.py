@@ -32,3 +32,30 @@ class ThrottlePacer:
 
     def throttled(self, klass: str, retry_after: float) -> None:
         self._blocked_until[klass] = max(self._blocked_until[klass], time.monotonic() + retry_after)
+
+
+class RequestBudget:
+    """Keeps requests under a cloud's limit per window *before* it refuses any, for clouds where a refusal is costly
+    (a lockout of the whole account for a window, say). A token bucket whose burst plus a window's refill stays
+    within the limit: ``burst + rate x window <= limit``, so no window of that length ever sees more."""
+
+    def __init__(self, limit: int, window: float, burst: int):
+        if burst >= limit:
+            raise ValueError("the burst must leave room for the window's refill")
+        self.capacity = float(burst)
+        self.rate = (limit - burst) / window
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def spend(self) -> None:
+        async with self._lock:  # in order: a waiting request is not overtaken by a later one
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens < 1:
+                wait = (1 - self._tokens) / self.rate
+                leave_place()
+                await asyncio.sleep(wait)
+                self._tokens, self._stamp = 1.0, time.monotonic()
+            self._tokens -= 1

@@ -272,10 +272,10 @@ class GcpSimulator:
                 return {"name": f"{params['parent']}/versions/{version.number}", "state": "ENABLED",
                         "createTime": stamp(version.created)}
             case "secretmanager.projects.secrets.versions.access":
-                secret_path, _, version = name.rpartition("/versions/")
-                secret, found = w.version(secret_path, version)
-                return {"name": f"{secret.path}/versions/{found.number}",
-                        "payload": {"data": base64.b64encode(found.data).decode()}}
+                secret_path, _, wanted = name.rpartition("/versions/")
+                holder, held = w.version(secret_path, wanted)
+                return {"name": f"{holder.path}/versions/{held.number}",
+                        "payload": {"data": base64.b64encode(held.data).decode()}}
             case "logging.entries.list":
                 return {"entries": self._entries(body)}
         raise GoogleError(501, "UNIMPLEMENTED", f"The simulator does not implement {method.id}")

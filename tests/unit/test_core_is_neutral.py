@@ -16,7 +16,7 @@ from mcp_operator.targets import registry
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "mcp_operator"
 NEUTRAL = ["controller.py", "contract.py", "handlers.py", "metrics.py", "settings.py", "concurrency.py", "kube.py",
-           "reconcile/plan.py", "reconcile/desired.py", "targets/registry.py", "cli/main.py"]
+           "reconcile/plan.py", "reconcile/desired.py", "targets/registry.py", "cli/main.py", "artifacts.py", "pacing.py"]
 # The core issue's pattern, and the other clouds' own names ("lambda" alone is a Python keyword).
 CLOUD_WORDS = re.compile(r"azure|\barm\b|subscription|resource.?group|container.?app|\baws\b|aws.?lambda|cloud.?run\b|"
                          r"cloudflare|pmcp\.run", re.IGNORECASE)

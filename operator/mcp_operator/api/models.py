@@ -64,9 +64,8 @@ class Target(ApiModel):
     ]})
 
     type: TargetType = Field(description="The cloud target: azure-container-apps, aws-lambda, google-cloud-run, "
-                                         "cloudflare-workers or pmcp-run. azure-container-apps, aws-lambda and google-cloud-run "
-                                         "are reconciled today; the others are accepted and reported Stalled "
-                                         "(TargetNotSupported).")
+                                         "cloudflare-workers or pmcp-run. pmcp-run is accepted and reported Stalled "
+                                         "(TargetNotSupported); the others are reconciled.")
 
 
 class SecretKeySelector(ApiModel):
@@ -108,6 +107,34 @@ class Resources(ApiModel):
     memory: str = Field(default="1Gi", pattern=r"^[0-9]+(\.[0-9]+)?Gi$", description="Memory per replica, e.g. \"1Gi\".")
 
 
+ARTIFACT_TARGETS = ("cloudflare-workers", "pmcp-run")
+OCI_BY_DIGEST = (rf"^{_REGISTRY}{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*@sha256:[0-9a-f]{{64}}$")
+
+
+class Artifact(ApiModel):
+    """A built bundle that is not a container image (a Worker's modules; pmcp.run's template and bootstrap), pinned
+    so that a revision is reproducible: an OCI artifact by digest, or an HTTPS URL with its SHA-256."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        _rule("has(self.oci) != has(self.url)", "set exactly one of artifact.oci and artifact.url"),
+        _rule("!has(self.url) || has(self.sha256)", "artifact.url needs artifact.sha256: the bundle is pinned by its checksum",
+              field_path=".sha256"),
+    ]})
+
+    oci: str | None = Field(default=None, max_length=1024, pattern=OCI_BY_DIGEST,
+                            description="An OCI artifact by digest, e.g. ghcr.io/acme/calc-worker@sha256:<64 hex> (one "
+                                        "layer per file, named by its org.opencontainers.image.title annotation, as "
+                                        "`kubectl mcp bundle push` and ORAS make them).")
+    url: str | None = Field(default=None, max_length=2048, pattern=r"^https://[^\s]+$",
+                            description="An HTTPS URL of a .tar.gz of the bundle's files.")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the file at url.")
+
+    @property
+    def reference(self) -> str:
+        """One line naming it, for status and messages."""
+        return self.oci or f"{self.url}#sha256={self.sha256}"
+
+
 class Server(ApiModel):
     """The MCP server, as `[server]` in deploy.toml."""
 
@@ -126,6 +153,8 @@ class Server(ApiModel):
     image: str | None = Field(default=None, min_length=1, max_length=1024, pattern=IMAGE_REFERENCE,
                               description="Container image, e.g. ghcr.io/acme/calculator:1.2.0 (required for container "
                                           "targets). Prefer a digest or an immutable tag: the image is part of the revision.")
+    artifact: Artifact | None = Field(default=None, description="The built bundle, for targets that run no container "
+                                                                 "image (cloudflare-workers, pmcp-run).")
     env: list[EnvVar] = Field(default_factory=list, max_length=256,
                               json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
                               description="Environment variables passed to the container.")
@@ -266,6 +295,30 @@ class Gcp(ApiModel):
     port: int = Field(default=8080, ge=1, le=65535, description="The container port; PORT is set to it (default 8080).")
 
 
+class Cloudflare(ApiModel):
+    """Cloudflare Workers settings, as the Workers keys of deploy.toml and wrangler.toml.
+
+    Each revision is an immutable Worker version uploaded from `server.artifact`; traffic is the Worker's
+    deployment (one or two versions by percentage), served at its workers.dev URL."""
+
+    account_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$",
+                                   description="Cloudflare account id (32 hex; default: the operator's CLOUDFLARE_ACCOUNT_ID).")
+    script_name: str | None = Field(default=None, min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+                                    description="The Worker's name (default: server.name, else metadata.name): lower-case "
+                                                "letters, digits and '-', at most 63 characters.")
+    compatibility_date: str = Field(default="2025-09-01", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                                    description="The Workers runtime's compatibility date (default 2025-09-01).")
+    compatibility_flags: list[str] = Field(default_factory=list, max_length=32,
+                                           description="Compatibility flags, e.g. nodejs_compat.")
+    workers_dev: bool = Field(default=True, description="Serve at https://<script>.<account subdomain>.workers.dev "
+                                                        "(status.url). Off: no URL the operator can give or check.")
+    preview_urls: bool = Field(default=True, description="Version preview URLs, where the MCP check reaches a version "
+                                                         "before traffic moves. Off: the check is skipped.")
+    main_module: str | None = Field(default=None, min_length=1, max_length=256,
+                                    description="The bundle's main module (default: the artifact's own annotation, else "
+                                                "its only .mjs file, else shim.mjs as worker-build names it).")
+
+
 class SecretReference(ApiModel):
     """A Secret in the McpDeployment's namespace."""
 
@@ -277,7 +330,7 @@ class Credentials(ApiModel):
     azure-container-apps: the Secret holds AZURE_TENANT_ID and AZURE_CLIENT_ID, plus either AZURE_CLIENT_SECRET or
     AZURE_FEDERATED_TOKEN. aws-lambda: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for
     temporary keys). google-cloud-run: credentials.json, a service-account key file or an external-account
-    (workload identity federation) configuration."""
+    (workload identity federation) configuration. cloudflare-workers: CLOUDFLARE_API_TOKEN."""
 
     secret_ref: SecretReference = Field(description="The Secret with the credential.")
 
@@ -369,6 +422,13 @@ class McpDeploymentSpec(ApiModel):
               field_path=".aws"),
         _rule("!has(self.gcp) || self.target.type == 'google-cloud-run'",
               "spec.gcp applies only to target.type google-cloud-run", field_path=".gcp"),
+        _rule("!has(self.cloudflare) || self.target.type == 'cloudflare-workers'",
+              "spec.cloudflare applies only to target.type cloudflare-workers", field_path=".cloudflare"),
+        _rule("self.target.type != 'cloudflare-workers' || (has(self.server.artifact) && !has(self.server.image))",
+              "cloudflare-workers runs a bundle, not an image: set server.artifact (an OCI artifact by digest, or an "
+              "HTTPS URL with sha256) and no server.image", field_path=".server.artifact"),
+        _rule("!has(self.server.artifact) || self.target.type in " + str(list(ARTIFACT_TARGETS)).replace('"', "'"),
+              "server.artifact applies only to cloudflare-workers and pmcp-run", field_path=".server.artifact"),
     ]})
 
     target: Target = Field(description="Where the server runs.")
@@ -376,6 +436,7 @@ class McpDeploymentSpec(ApiModel):
     azure: Azure | None = Field(default=None, description="Settings for target.type azure-container-apps.")
     aws: Aws | None = Field(default=None, description="Settings for target.type aws-lambda.")
     gcp: Gcp | None = Field(default=None, description="Settings for target.type google-cloud-run.")
+    cloudflare: Cloudflare | None = Field(default=None, description="Settings for target.type cloudflare-workers.")
     credentials: Credentials | None = Field(default=None, description="Per-resource cloud credentials (optional).")
     rollout: Rollout = Field(default_factory=Rollout, description="How traffic moves to a new revision (at once by "
                                                                    "default, or in steps).")
@@ -423,7 +484,8 @@ class TargetSnapshot(ApiModel):
 class RevisionSnapshot(ApiModel):
     """The spec fields that make a revision: restoring them restores the revision, whatever the target."""
 
-    image: str = Field(description="server.image")
+    image: str = Field(description="server.image (for an artifact, its reference)")
+    artifact: Artifact | None = Field(default=None, description="server.artifact, where the revision was built from one")
     env: list[EnvVar] = Field(default_factory=list, description="server.env (secret references, never values)")
     resources: Resources = Field(default_factory=Resources, description="server.resources")
     target: TargetSnapshot | None = Field(default=None, description="The target's own fields that make a revision.")
@@ -518,6 +580,17 @@ class GcpStatus(ApiModel):
     public: bool | None = Field(default=None, description="Whether allUsers holds roles/run.invoker.")
 
 
+class CloudflareStatus(ApiModel):
+    """What the Workers target resolved and saw: the Worker, its deployment and the bundle it runs."""
+
+    account_id: str | None = None
+    script_name: str | None = None
+    subdomain: str | None = Field(default=None, description="The account's workers.dev subdomain.")
+    deployment_id: str | None = Field(default=None, description="The active deployment.")
+    version_ids: str | None = Field(default=None, description="The versions the active deployment routes to, comma-separated.")
+    bundle_digest: str | None = Field(default=None, description="The digest of the bundle the newest version was built from.")
+
+
 class TrafficTarget(ApiModel):
     """One revision's share of traffic, as the cloud routes it now (Knative's status.traffic)."""
 
@@ -542,6 +615,7 @@ class McpDeploymentStatus(ApiModel):
     azure: AzureStatus | None = Field(default=None, description="Container Apps' own facts (target azure-container-apps).")
     aws: AwsStatus | None = Field(default=None, description="Lambda's own facts (target aws-lambda).")
     gcp: GcpStatus | None = Field(default=None, description="Cloud Run's own facts (target google-cloud-run).")
+    cloudflare: CloudflareStatus | None = Field(default=None, description="Cloudflare's own facts (target cloudflare-workers).")
     latest_revision: str | None = Field(default=None, description="The newest revision created for the current spec.")
     serving_check: McpCheck | None = Field(default=None, description="The last periodic MCP check of the serving revision "
                                                                      "(spec.verify.periodic).")
@@ -562,7 +636,7 @@ class McpDeploymentStatus(ApiModel):
 
 
 # status.<section> of each target: the same key as its spec section.
-TARGET_STATUS_SECTIONS = ("azure", "aws", "gcp")
+TARGET_STATUS_SECTIONS = ("azure", "aws", "gcp", "cloudflare")
 
 
 def set_target_status(status: McpDeploymentStatus, section: str, facts: dict[str, Any]) -> None:

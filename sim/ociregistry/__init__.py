@@ -1,0 +1,78 @@
+"""A real OCI registry for tests and the demo: the CNCF distribution registry (hack/registry/fetch.sh), serving
+HTTPS on loopback with a CA of its own. Bundles are pushed to it with ORAS and pulled by the operator, as from any
+registry; nothing here knows a cloud.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from simcore.certs import make_serving_certs
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FETCH_SCRIPT = REPO_ROOT / "hack" / "registry" / "fetch.sh"
+
+
+def registry_binary() -> str:
+    result = subprocess.run(["bash", str(FETCH_SCRIPT)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.strip() or "hack/registry/fetch.sh failed")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalRegistry:
+    """``start()`` runs the registry; ``host`` is ``127.0.0.1:<port>``, ``ca_file`` the CA that signed its certificate."""
+
+    def __init__(self, workdir: Path | None = None):
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ociregistry-"))
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ca_file = ""
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> LocalRegistry:
+        certs = make_serving_certs(self.workdir / "tls")
+        self.ca_file = str(certs.ca_file)
+        self.port = _free_port()
+        config = self.workdir / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.workdir / 'data'}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: {self.host}\n  tls:\n    certificate: {certs.cert_file}\n    key: {certs.key_file}\n")
+        log = (self.workdir / "registry.log").open("wb")
+        self.process = subprocess.Popen([registry_binary(), "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"https://{self.host}/v2/", verify=self.ca_file, timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the registry exited: {(self.workdir / 'registry.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        raise RuntimeError("the registry did not answer within 30 s")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
