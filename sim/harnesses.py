@@ -15,6 +15,8 @@ from lambdasim.testing import LambdaSimulatorThread
 from runsim import GcpSimulatorConfig
 from runsim.testing import FAST_LATENCY as RUN_FAST
 from runsim.testing import RunSimulatorThread
+from workerssim import WorkersSimulatorConfig
+from workerssim.testing import WorkersSimulatorThread
 
 # Simulated operation times: "fast" for tests, "demo" slow enough to watch, close to the clouds' own.
 AZURE_LATENCY = {
@@ -47,8 +49,16 @@ def _cloud_run(pace: str, **options: Any) -> RunSimulatorThread:
     return thread
 
 
+def _workers(pace: str, throttling: bool = False, **options: Any) -> WorkersSimulatorThread:
+    # The Workers API is synchronous: no operation times; "demo" only slows each answer a little.
+    latency = {"request": 0.05} if pace == "demo" else {}
+    thread = WorkersSimulatorThread(WorkersSimulatorConfig(rate_limit=throttling, latency=latency, **options))
+    thread.start()
+    return thread
+
+
 STARTERS: dict[str, Callable[..., Any]] = {"azure-container-apps": _azure, "aws-lambda": _lambda,
-                                           "google-cloud-run": _cloud_run}
+                                           "google-cloud-run": _cloud_run, "cloudflare-workers": _workers}
 
 
 def start(target_type: str, pace: str = "fast", **options: Any) -> Any:

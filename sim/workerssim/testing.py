@@ -1,0 +1,134 @@
+"""The Workers simulator on a background thread with a real OCI registry beside it, and this cloud's harness (see
+armsim.testing for the shape). A Worker is built from a bundle, not an image: ``sample_spec(name, image)`` pushes
+a bundle whose main module names ``image`` (the MCP server the simulator answers its URLs with) and pins it."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ociregistry import LocalRegistry
+from simcore.thread import BackgroundSimulator
+
+from .server import WorkersSimulator, WorkersSimulatorConfig
+from .world import Failure
+
+WASM = b"\x00asm\x01\x00\x00\x00"  # an empty WebAssembly module: the simulator never runs it
+
+
+def write_bundle(directory: Path, image: str) -> Path:
+    """A worker-build output as cargo pmcp makes it: shim.mjs (the main ES module) importing index.wasm."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "shim.mjs").write_text(f"// mcp-sim-image: {image}\nimport wasm from \"./index.wasm\";\n"
+                                        "export default { async fetch(request, env, ctx) { return new Response(\"\"); } };\n")
+    (directory / "index.wasm").write_bytes(WASM)
+    return directory
+
+
+def push_with_oras(registry: LocalRegistry, directory: Path, name: str) -> str:
+    """``oras push`` of a bundle directory (one layer per file, titled by its name); returns it by digest."""
+    import os
+
+    import oras.provider
+
+    client = oras.provider.Registry(tls_verify=registry.ca_file)
+    client.session.trust_env = False
+    files = [f"{p.name}:{'application/wasm' if p.suffix == '.wasm' else 'application/javascript+module'}"
+             for p in sorted(directory.iterdir())]
+    here = Path.cwd()
+    os.chdir(directory)
+    try:
+        answer = client.push(target=f"{registry.host}/{name}", files=files, disable_path_validation=True,
+                             manifest_annotations={"dev.mcp-deploy.bundle.main": "shim.mjs"})
+    finally:
+        os.chdir(here)
+    return f"{registry.host}/{name.rpartition(':')[0]}@{answer.headers['Docker-Content-Digest']}"
+
+
+class WorkersSimulatorThread(BackgroundSimulator):
+    simulator: WorkersSimulator
+    target_type = "cloudflare-workers"
+
+    def __init__(self, config: WorkersSimulatorConfig | None = None, workdir: Path | None = None):
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="workerssim-"))
+        super().__init__(WorkersSimulator(config or WorkersSimulatorConfig(), self.workdir), "workerssim")
+        self.registry = LocalRegistry(self.workdir / "registry")
+        self._pushed: dict[str, str] = {}
+
+    def start(self) -> WorkersSimulatorThread:
+        self.registry.start()
+        super().start()
+        return self
+
+    def stop(self) -> None:
+        super().stop()
+        self.registry.stop()
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.simulator.info()
+
+    def ca_bundle(self) -> str:
+        """The simulator's CA and the registry's, in one file (the operator takes one CA bundle)."""
+        combined = self.workdir / "ca-bundle.pem"
+        if not combined.exists():
+            combined.write_text(Path(self.info["caBundle"]).read_text() + Path(self.registry.ca_file).read_text())
+        return str(combined)
+
+    def operator_environment(self) -> dict[str, str]:
+        info = self.info
+        return {"CLOUDFLARE_API_TOKEN": info["apiToken"], "CLOUDFLARE_ACCOUNT_ID": info["accountId"],
+                "MCP_CLOUDFLARE_API": info["apiBase"], "MCP_CA_BUNDLE": self.ca_bundle(),
+                "MCP_RESOLVE": f"*.workers.dev={info['ingress']}"}
+
+    def credentials_secret(self) -> dict[str, str]:
+        return {"CLOUDFLARE_API_TOKEN": self.info["apiToken"]}
+
+    def bundle(self, image: str) -> str:
+        """The OCI reference (by digest) of a bundle whose Worker answers as ``image``, pushed once."""
+        if image not in self._pushed:
+            directory = write_bundle(Path(tempfile.mkdtemp(prefix="bundle-", dir=self.workdir)), image)
+            tag = image.rpartition(":")[2].replace("/", "-") if ":" in image else "latest"
+            repository = image.split("@")[0].rpartition(":")[0].rpartition("/")[2] or "worker"
+            self._pushed[image] = push_with_oras(self.registry, directory, f"bundles/{repository}:{tag}")
+        return self._pushed[image]
+
+    def sample_spec(self, name: str, image: str = "ghcr.io/acme/calc:1.0.0") -> dict[str, Any]:
+        return {"target": {"type": self.target_type},
+                "server": {"name": name, "artifact": {"oci": self.bundle(image)}, "allowedOrigins": ["https://app.example"]},
+                "cloudflare": {"accountId": self.info["accountId"]}}
+
+    def revision_names(self, app: str) -> list[str]:
+        def names() -> list[str]:
+            script = self.simulator.world.scripts.get(app)
+            return [v.id for v in script.versions] if script else []
+        return self.call(names)
+
+    def fail_revisions_of(self, image_contains: str, message: str = "container exited with code 1") -> None:
+        self.call(self.simulator.world.failures.append, Failure(image_contains, message))
+
+    def plant_foreign(self, app: str, marks: dict[str, str], image: str = "ghcr.io/acme/other:1") -> None:
+        """A Worker another tool uploaded (as `wrangler deploy` does), carrying ``marks`` as its tags."""
+        source = f"// mcp-sim-image: {image}\nexport default {{}};\n".encode()
+
+        def plant() -> None:
+            self.simulator.world.upload(app, {"main_module": "index.js", "tags": [f"{k}={v}" for k, v in marks.items()]},
+                                        {"index.js": ("application/javascript+module", source)}, create=True)
+        self.call(plant)
+
+    def app_tags_and_image(self, app: str) -> tuple[dict[str, str], str]:
+        def read() -> tuple[dict[str, str], str]:
+            script = self.simulator.world.scripts[app]
+            tags = dict(t.partition("=")[::2] for t in script.tags)
+            return tags, script.versions[-1].image
+        return self.call(read)
+
+    def remaining(self) -> list[str]:
+        return self.call(lambda: [f"Worker {name}" for name in self.simulator.world.scripts])
+
+    def cloud_name(self) -> str:
+        return "Cloudflare Workers API (with a local OCI registry for bundles)"
+
+    def drop_connections(self, count: int = 1, method: str | None = None) -> None:
+        self.call(self.simulator.add_fault, action="drop", when="before", count=count, method=method)
