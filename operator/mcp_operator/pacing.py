@@ -3,7 +3,7 @@
 After a 429 no request of that class is sent before the cloud's Retry-After, and the waiting ones then
 go out spaced at the cloud's documented refill rate instead of all at once: a fleet that hits the bucket
 drains it at the rate it refills rather than in storms of rejected requests. Each target names its
-classes and rates (e.g. reads/writes/deletes per subscription, or per-operation quotas per region).
+classes and rates (e.g. reads/writes/deletes per account, or per-operation quotas per region).
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ class WorkersSimulatorConfig:
     token: str = "sim-cloudflare-api-token"  # noqa: S105 - the simulator's own test credential
     read_only_token: str = "sim-read-only-token"  # noqa: S105 - a token without Workers Scripts: Edit
     rate_limit: bool = False
+    rate_limit_requests: int = LIMIT  # per five minutes (smaller in tests that trip it)
     latency: dict[str, float] = field(default_factory=dict)
 
 
@@ -173,7 +174,7 @@ class WorkersSimulator:
         seen = self._seen.setdefault(token, collections.deque())
         while seen and seen[0] < now - WINDOW:
             seen.popleft()
-        if len(seen) >= LIMIT:
+        if len(seen) >= self.config.rate_limit_requests:
             self._locked_until[token] = now + WINDOW
             raise CloudflareError(429, 971, "Please wait and consider throttling your request speed", int(WINDOW))
         seen.append(now)

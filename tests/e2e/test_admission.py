@@ -188,3 +188,36 @@ def test_cloud_run_combinations_it_offers_are_accepted(cluster: Cluster) -> None
     for index, (cpu, memory) in enumerate([("1", "512Mi"), ("2", "8Gi"), ("4", "2Gi"), ("8", "32Gi")]):
         code, stderr = _apply(cluster, "default", _cloud_run(f"good-run-{index}", cpu=cpu, memory=memory))
         assert code == 0, stderr
+
+
+def _workers(name: str, **server: Any) -> dict[str, Any]:
+    body = manifest(name)
+    body["spec"]["target"]["type"] = "cloudflare-workers"
+    del body["spec"]["server"]["image"]
+    body["spec"]["server"].update(server)
+    return body
+
+
+OCI = "ghcr.io/acme/calc-worker@sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(("server", "field", "message"), [
+    ({}, "spec.server.artifact", "cloudflare-workers runs a bundle, not an image"),
+    ({"image": "ghcr.io/acme/calc:1", "artifact": {"oci": OCI}}, "spec.server.artifact", "no server.image"),
+    ({"artifact": {"oci": "ghcr.io/acme/calc-worker:1.0.0"}}, "spec.server.artifact.oci", "should match"),
+    ({"artifact": {"url": "https://example.com/w.tar.gz"}}, "spec.server.artifact.sha256", "artifact.url needs artifact.sha256"),
+    ({"artifact": {"url": "http://example.com/w.tar.gz", "sha256": "b" * 64}}, "spec.server.artifact.url", "should match"),
+    ({"artifact": {"oci": OCI, "url": "https://example.com/w.tar.gz", "sha256": "b" * 64}}, "spec.server.artifact",
+     "exactly one of artifact.oci and artifact.url"),
+])
+def test_workers_rules_are_enforced_at_admission(cluster: Cluster, server: dict[str, Any], field: str, message: str) -> None:
+    code, stderr = _apply(cluster, "default", _workers("bad-worker", **server))
+    assert code != 0 and field in stderr and message in stderr, stderr
+
+
+def test_an_artifact_is_accepted_for_workers_and_refused_for_a_container_target(cluster: Cluster) -> None:
+    assert _apply(cluster, "default", _workers("good-worker", artifact={"oci": OCI}))[0] == 0
+    body = manifest("image-and-artifact")
+    body["spec"]["server"]["artifact"] = {"oci": OCI}
+    code, stderr = _apply(cluster, "default", body)
+    assert code != 0 and "server.artifact applies only to cloudflare-workers and pmcp-run" in stderr

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ..api.models import GROUP, KIND, McpDeploymentSpec, McpDeploymentStatus, target_status
+from ..api.models import GROUP, IMAGE_REFERENCE, KIND, McpDeploymentSpec, McpDeploymentStatus, target_status
 from ..kube import Kube, KubeError, SecretMissing
 from ..kubeconfig import KubeconfigError
 from . import deploytoml
@@ -34,6 +34,12 @@ EXAMPLES = """examples:
   kubectl mcp rollback calc --to-revision 3 --wait
   kubectl mcp logs calc --follow --tail 50
   kubectl mcp destroy calc --wait
+  kubectl mcp bundle push build/worker ghcr.io/acme/calc-worker:1.0.0  # prints the reference by digest for server.artifact
+"""
+BUNDLE_EXAMPLES = """examples:
+  kubectl mcp bundle push build/worker ghcr.io/acme/calc-worker:1.0.0 --main shim.mjs
+      -> ghcr.io/acme/calc-worker@sha256:...   (put it in spec.server.artifact.oci; docs/targets.md says how to build it)
+Credentials for the registry are ORAS's: ~/.docker/config.json (docker login / oras login).
 """
 FIELD_MANAGER = "kubectl-mcp"
 
@@ -266,8 +272,11 @@ def rollback_patch(body: dict[str, Any], to_revision: int | None) -> tuple[int, 
         if target.state == "Failed":
             raise CliError(f"revision {to_revision} failed to provision; refusing to roll back to it")
     snapshot = target.snapshot.model_dump(by_alias=True, exclude_none=True, mode="json")
-    patch: dict[str, Any] = {"server": {"image": snapshot["image"], "env": snapshot.get("env") or None,
-                                        "resources": snapshot["resources"]}}
+    # The revision ran a bundle (server.artifact) or an image; where its image is no image reference (a bundle's, a
+    # zip's), server.image is removed and the target's own section restores what it ran.
+    image = snapshot["image"] if "artifact" not in snapshot and re.fullmatch(IMAGE_REFERENCE, snapshot["image"]) else None
+    patch: dict[str, Any] = {"server": {"image": image, "artifact": snapshot.get("artifact"),
+                                        "env": snapshot.get("env") or None, "resources": snapshot["resources"]}}
     if target.snapshot.target is not None:  # the target's own fields, merged back into its section as they were
         patch[target.snapshot.target.section] = target.snapshot.target.settings
     return target.number, patch
@@ -278,7 +287,9 @@ async def cmd_rollback(args: argparse.Namespace) -> int:
         body = await cluster.require(args.name)
         number, patch = rollback_patch(body, args.to_revision)
         await cluster.kube.patch_spec(cluster.namespace, args.name, patch)
-        print(f"mcpdeployment/{args.name} rolled back to revision {number} (image {patch['server']['image']})")
+        what = patch["server"]["image"] or (patch["server"]["artifact"] or {}).get("oci") or \
+            (patch["server"]["artifact"] or {}).get("url") or "its code"
+        print(f"mcpdeployment/{args.name} rolled back to revision {number} ({what})")
         if args.wait:
             return await follow(cluster, args.name, args.timeout)
     return 0
@@ -381,12 +392,39 @@ def parser() -> argparse.ArgumentParser:
                                          "every revision)")
     destroy = commands.add_parser("destroy", parents=[common, waiting], help="delete it, and its cloud resources")
     destroy.add_argument("name")
+    bundle = commands.add_parser("bundle", help="package a built bundle (not an image) as an OCI artifact",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=BUNDLE_EXAMPLES)
+    bundle_commands = bundle.add_subparsers(dest="bundle_command", required=True, metavar="COMMAND")
+    push = bundle_commands.add_parser("push", help="push a directory (one layer per file) and print it by digest",
+                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=BUNDLE_EXAMPLES)
+    push.add_argument("directory", help="the built bundle directory, e.g. build/worker")
+    push.add_argument("reference", help="where to push it, e.g. ghcr.io/acme/calc-worker:1.0.0")
+    push.add_argument("--main", help="the main module (default: left to the target: its only .mjs, or shim.mjs)")
+    push.add_argument("--ca-file", help="a CA bundle for a registry behind a private CA")
+    push.add_argument("--plain-http", action="store_true", help="talk HTTP to the registry (a local test registry)")
     return root
+
+
+def cmd_bundle_push(args: argparse.Namespace) -> int:
+    """Pushes a built bundle directory (e.g. worker-build's build/worker) as an OCI artifact; prints it by digest."""
+    from .. import artifacts
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise CliError(f"bundle push: {directory} is not a directory (expected a built bundle, e.g. build/worker)", 2)
+    try:
+        reference = artifacts.push(directory, args.reference, main=args.main, ca_bundle=args.ca_file, insecure=args.plain_http)
+    except (ValueError, OSError) as error:
+        raise CliError(f"bundle push: {error}") from error
+    except Exception as error:  # ORAS raises its own and requests' errors: one line, never a traceback
+        raise CliError(f"bundle push: the registry refused or could not be reached: {error}") from error
+    print(reference)
+    return 0
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int | Awaitable[int]]] = {
     "init": cmd_init, "deploy": cmd_deploy, "outputs": cmd_outputs, "history": cmd_history, "rollback": cmd_rollback,
-    "logs": cmd_logs, "destroy": cmd_destroy,
+    "logs": cmd_logs, "destroy": cmd_destroy, "bundle": cmd_bundle_push,
 }
 
 
