@@ -94,7 +94,7 @@ def test_an_answer_reads_as_versions_with_shares_preview_urls_and_refused_upload
                                 {"enabled": True, "previews_enabled": True}, "acme", bodies.tags(want()),
                                 {"r3-cccccccc": "Cloudflare refused the upload: 10021: Uncaught Error"}, complete=True)
     assert [(r.cloud_id, r.percent) for r in seen.revisions[:2]] == [(v2, 10), (v1, 90)]
-    assert seen.revisions[0].url == f"https://22222222-calc.acme.workers.dev/"
+    assert seen.revisions[0].url == "https://22222222-calc.acme.workers.dev/"
     refused = seen.revisions[2]
     assert (refused.cloud_id, refused.phase, refused.key) == (REFUSED, Phase.FAILED, RevisionKey(3, "cccccccc"))
     assert seen.host == "calc.acme.workers.dev" and seen.facts["deploymentId"] == "d2" and seen.config_drift == ()
