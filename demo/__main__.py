@@ -58,10 +58,10 @@ class Demo:
             if line != last:
                 say(f"  status: {line or 'waiting for the operator'}")
                 last = line
-            if status.get("observedGeneration") == body["metadata"]["generation"] and conditions.get("Ready", {}).get(
-                    "status") == "True":
+            current = status.get("observedGeneration") == body["metadata"]["generation"]  # not the last spec's verdict
+            if current and conditions.get("Ready", {}).get("status") == "True":
                 return status
-            if conditions.get("Stalled", {}).get("status") == "True":
+            if current and conditions.get("Stalled", {}).get("status") == "True":
                 raise SystemExit(f"stalled: {conditions['Stalled']['message']}")
             time.sleep(0.5)
         raise SystemExit(f"{self.name} did not become Ready within {timeout}s")
@@ -142,18 +142,32 @@ def main() -> None:
     say("done: control plane, simulator and operator stopped")
 
 
+def with_image(sim: Any, body: dict[str, Any], image: str) -> dict[str, Any]:
+    """``body`` whose server answers as ``image``: that image, or the bundle the simulator's harness built for it."""
+    changed = copy.deepcopy(body)
+    server = {k: v for k, v in changed["spec"]["server"].items() if k not in ("image", "artifact")}
+    changed["spec"]["server"] = {**server, **harnesses.server_fields(sim, image)}
+    return changed
+
+
+def image_of(body: dict[str, Any]) -> str:
+    """What the example runs: its image, or for a bundle the server it names (calculator-server:1.0.0)."""
+    return str(body["spec"]["server"].get("image") or f"ghcr.io/acme/{body['metadata']['name']}:1.0.0")
+
+
 def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -> None:
     demo = Demo(cluster, name)
-    say(f"1. kubectl apply -f {path}  (target {sample['spec']['target']['type']}, image {sample['spec']['server']['image']})")
+    sample = with_image(sim, sample, image_of(sample))
+    shown = sample["spec"]["server"].get("image") or f"bundle {sample['spec']['server']['artifact']['oci']}"
+    say(f"1. kubectl apply -f {path}  (target {sample['spec']['target']['type']}, {shown})")
     demo.apply(sample)
     status = demo.wait_ready()
     say(f"   Ready: the MCP endpoint is {status['url']}")
     show(cluster.kubectl("get", "mcpd", "-o", "wide").stdout)
 
-    updated = copy.deepcopy(sample)
-    updated["spec"]["server"]["image"] = sample["spec"]["server"]["image"].rsplit(":", 1)[0] + ":1.1.0"
-    say(f"2. update the image to {updated['spec']['server']['image']}: revision 2 is created; traffic stays on revision 1 "
-        "until it is ready")
+    updated = with_image(sim, sample, image_of(sample).rsplit(":", 1)[0] + ":1.1.0")
+    say(f"2. update to {image_of(updated) if 'image' in updated['spec']['server'] else 'a bundle of 1.1.0'}: revision 2 "
+        "is created; traffic stays on revision 1 until it is ready")
     demo.apply(updated)
     status = demo.wait_ready()
     say(f"   revision 2 serves 100%: {status['servingRevision']}")
@@ -161,9 +175,8 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -
     say(f"   before traffic moved, it answered the MCP handshake on its own URL {check['url']}: server "
         f"{check['serverName']} {check['serverVersion']}, protocol {check['protocolVersion']}, {check['toolCount']} tools")
 
-    guarded = copy.deepcopy(updated)
-    guarded["spec"]["server"]["image"] = "ghcr.io/acme/mcp-host-guard:1.2.0"
-    say(f"   then {guarded['spec']['server']['image']}: a server whose DNS-rebinding guard rejects the ingress host")
+    guarded = with_image(sim, updated, "ghcr.io/acme/mcp-host-guard:1.2.0")
+    say("   then mcp-host-guard 1.2.0: a server whose DNS-rebinding guard rejects the ingress host")
     demo.apply(guarded)
     stalled = demo.wait_stalled()
     say(f"   Stalled ({stalled['reason']}): {stalled['message']}")
@@ -183,11 +196,10 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -
         "- no new revision was built")
     demo.history()
 
-    stepped = copy.deepcopy(sample)
-    stepped["spec"]["server"]["image"] = sample["spec"]["server"]["image"].rsplit(":", 1)[0] + ":1.2.0"
+    stepped = with_image(sim, sample, image_of(sample).rsplit(":", 1)[0] + ":1.2.0")
     stepped["spec"]["rollout"] = {"steps": [{"percent": 25, "pauseSeconds": 4}]}
-    say(f"5. a progressive rollout: {stepped['spec']['server']['image']} with spec.rollout.steps 25% for 4 s, checked "
-        "before traffic and again after the step, then 100%")
+    say("5. a progressive rollout of 1.2.0 with spec.rollout.steps 25% for 4 s, checked before traffic and again after "
+        "the step, then 100%")
     demo.apply(stepped)
     paused = demo.wait_condition("Reconciling", lambda c: c.get("reason") == "RolloutPaused", 60, interval=0.3)
     if paused is not None:

@@ -61,6 +61,13 @@ STARTERS: dict[str, Callable[..., Any]] = {"azure-container-apps": _azure, "aws-
                                            "google-cloud-run": _cloud_run, "cloudflare-workers": _workers}
 
 
+def server_fields(harness: Any, image: str) -> dict[str, Any]:
+    """The spec.server fields that make a revision answer as ``image``: the image itself, or (for a target that runs
+    a bundle) a bundle the harness built and pushed for it."""
+    own = getattr(harness, "server_fields", None)
+    return own(image) if own is not None else {"image": image}
+
+
 def start(target_type: str, pace: str = "fast", **options: Any) -> Any:
     """A running simulator harness for ``target_type``; stop it with ``.stop()``."""
     if target_type not in STARTERS:

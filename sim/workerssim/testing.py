@@ -94,6 +94,10 @@ class WorkersSimulatorThread(BackgroundSimulator):
             self._pushed[image] = push_with_oras(self.registry, directory, f"bundles/{repository}:{tag}")
         return self._pushed[image]
 
+    def server_fields(self, image: str) -> dict[str, Any]:
+        """spec.server fields for a Worker that answers as ``image``: a bundle pushed for it, pinned by digest."""
+        return {"artifact": {"oci": self.bundle(image)}}
+
     def sample_spec(self, name: str, image: str = "ghcr.io/acme/calc:1.0.0") -> dict[str, Any]:
         return {"target": {"type": self.target_type},
                 "server": {"name": name, "artifact": {"oci": self.bundle(image)}, "allowedOrigins": ["https://app.example"]},

@@ -8,11 +8,13 @@ resumes with the same revision instead of creating another.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..api.models import (
+    IMAGE_REFERENCE,
     Condition,
     McpDeploymentStatus,
     PendingOperation,
@@ -142,6 +144,11 @@ def refresh_history(status: McpDeploymentStatus, observed: Observed) -> None:
         record.message = (found.message or "the revision failed to provision") if found.phase is Phase.FAILED else None
 
 
+def _from(code: str) -> str:
+    """What a revision is made from, for messages: an image, or a bundle or package (by its reference)."""
+    return f"with image {code}" if re.fullmatch(IMAGE_REFERENCE, code) else f"from {code}"
+
+
 def _traffic(status: McpDeploymentStatus, observed: Observed) -> list[TrafficTarget]:
     """status.traffic: every revision that receives traffic now, with its number where it is ours."""
     numbers = {r.name.lower(): r.number for r in status.revisions if r.name}
@@ -263,8 +270,8 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         if claim(observed, desired.owner) is Claim.FOREIGN:
             result.events.append(("Warning", "Adopting", f"adopting {observed.resource or 'the cloud resource'} "
                                   f"(spec.adoptionPolicy is Adopt); it had {describe_marks(observed.owner_marks)}"))
-        result.events.append(("Normal", "CreatingRevision", f"creating revision {number}{named} with image {desired.image}"))
-        return progressing("CreatingRevision", f"creating revision {number} with image {desired.image}")
+        result.events.append(("Normal", "CreatingRevision", f"creating revision {number}{named} {_from(desired.snapshot.image)}"))
+        return progressing("CreatingRevision", f"creating revision {number} {_from(desired.snapshot.image)}")
 
     if candidate.state == "Pending":
         # Intent recorded, revision not in the cloud yet: (re)issue the same write; the suffix makes it idempotent.
@@ -273,7 +280,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         if not (nxt.pending and nxt.pending.kind == "Rollout" and nxt.pending.revision_number == candidate.number):
             nxt.pending = PendingOperation(kind="Rollout", revision_number=candidate.number, started_at=stamp)
         result.action = Create(RevisionKey(candidate.number, candidate.hash), serving)
-        return progressing("CreatingRevision", f"creating revision {candidate.number} with image {candidate.image}")
+        return progressing("CreatingRevision", f"creating revision {candidate.number} {_from(candidate.image)}")
 
     if candidate.state == "Failed":
         nxt.pending = None
