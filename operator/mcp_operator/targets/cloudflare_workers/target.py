@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -52,6 +53,7 @@ from .settings import CloudflareSettings
 log = logging.getLogger(__name__)
 TARGET_LABEL = "cloudflare-workers"
 WINDOW = 300.0
+SEEN_FOR = 2.0  # seconds an observe's finding that no Worker exists stands for the create that follows it
 PERMISSIONS = "Account > Workers Scripts > Edit (and Workers Scripts > Read, Account Settings > Read)"
 NOT_FOUND_CODES = (10007, 10090)  # the Worker does not exist
 
@@ -107,6 +109,9 @@ class WorkersTarget:
         self.fetcher = fetcher
         self._subdomains: dict[str, str] = {}  # account -> its workers.dev subdomain
         self._refused: dict[str, dict[str, str]] = {}  # script -> key label -> why Cloudflare refused its upload
+        self._ours: dict[str, list[str]] = {}  # script -> its tags, once they said it is this McpDeployment's
+        self._versions: dict[str, dict[str, dict[str, Any]]] = {}  # script -> version id -> version (immutable)
+        self._absent: dict[str, float] = {}  # script -> when an observe found no such Worker
 
     async def close(self) -> None:
         await self.client.close()
@@ -147,23 +152,39 @@ class WorkersTarget:
         return self._subdomains[account]
 
     async def observe(self, desired: Desired, detailed: bool = True) -> Observed:
+        """Two reads for a Worker that is ours and whose deployed versions are known (the deployments, the workers.dev
+        state); its tags once (then kept: what this process created or found ours stays so), its versions when a pass
+        needs them all or the deployment names one not seen yet (versions are immutable: kept too)."""
         where = worker_placement(desired)
         scripts = self.client.workers.scripts
+        self._absent.pop(where.script, None)
         found = await self._maybe(scripts.deployments.with_raw_response.list, where.script, account_id=where.account)
         if found is None:
+            self._absent[where.script] = time.monotonic()
+            self._ours.pop(where.script, None)
             return Observed(exists=False)
         deployments = found.get("deployments", [])
-        settings = await self._call(scripts.settings.with_raw_response.get, where.script, account_id=where.account)
-        marks = bodies.owner_marks(settings.get("tags") or [])
-        shallow = Observed(exists=True, owner_marks=marks, resource=f"Worker {where.script} in account {where.account}")
-        if ownership.claim(shallow, desired.owner) is not ownership.Claim.OURS:
-            return shallow  # not ours (yet): its versions are none of our business
-        versions = await self._call(scripts.versions.with_raw_response.list, where.script, account_id=where.account,
-                                    page=1, per_page=100)
+        marks = self._ours.get(where.script)
+        if marks is None or detailed:
+            settings = await self._call(scripts.settings.with_raw_response.get, where.script, account_id=where.account)
+            marks = [str(t) for t in settings.get("tags") or []]
+            shallow = Observed(exists=True, owner_marks=bodies.owner_marks(marks),
+                               resource=f"Worker {where.script} in account {where.account}")
+            if ownership.claim(shallow, desired.owner) is not ownership.Claim.OURS:
+                self._ours.pop(where.script, None)
+                return shallow  # not ours (yet): its versions are none of our business
+            self._ours[where.script] = marks
+        known = self._versions.setdefault(where.script, {})
+        deployed = {str(v["version_id"]) for d in deployments[:1] for v in d.get("versions", [])}
+        if detailed or not known or not deployed <= set(known):
+            listed = await self._call(scripts.versions.with_raw_response.list, where.script, account_id=where.account,
+                                      page=1, per_page=100)
+            known.clear()
+            known.update({str(v["id"]): v for v in listed.get("items", [])})
         subdomain = await self._call(scripts.subdomain.with_raw_response.get, where.script, account_id=where.account)
-        return bodies.observed_from(desired, deployments, versions.get("items", []), subdomain,
-                                    await self._subdomain(where.account), settings.get("tags") or [],
-                                    self._refused.get(where.script, {}), complete=True)
+        return bodies.observed_from(desired, deployments, list(known.values()), subdomain,
+                                    await self._subdomain(where.account), marks, self._refused.get(where.script, {}),
+                                    complete=True)
 
     async def prepare(self, desired: Desired) -> Prepared:
         return Prepared(True)  # a Worker needs nothing around it
@@ -177,8 +198,11 @@ class WorkersTarget:
         bundle = await self.fetcher.fetch(where.artifact)
         main = bodies.main_module(desired, bundle)
         scripts = self.client.workers.scripts
-        existing = await self._maybe(scripts.versions.with_raw_response.list, where.script, account_id=where.account,
-                                     page=1, per_page=100)
+        if time.monotonic() - self._absent.get(where.script, -SEEN_FOR) < SEEN_FOR:
+            existing = None  # this pass's observe found no Worker: nothing to look for
+        else:
+            existing = await self._maybe(scripts.versions.with_raw_response.list, where.script, account_id=where.account,
+                                         page=1, per_page=100)
         if existing is not None and any(bodies.is_key(v, key) for v in existing.get("items", [])):
             await self._ensure_subdomain(desired)
             return Accepted()  # uploaded already (a lost answer, a restart)
@@ -193,8 +217,10 @@ class WorkersTarget:
             self._refused.setdefault(where.script, {})[key.label] = f"Cloudflare refused the upload: {error.message}"
             return Accepted()
         self._refused.get(where.script, {}).pop(key.label, None)
-        if first:
-            await self._ensure_subdomain(desired)
+        self._absent.pop(where.script, None)
+        if first:  # a new Worker is on no workers.dev yet: no need to read that
+            self._ours[where.script] = body["tags"]
+            await self._ensure_subdomain(desired, {"enabled": False, "previews_enabled": False})
         return Accepted()
 
     async def _ensure_subdomain(self, desired: Desired, found: Mapping[str, Any] | None = None) -> None:
@@ -234,6 +260,8 @@ class WorkersTarget:
         exists = await self._maybe(self.client.workers.scripts.settings.with_raw_response.get, where.script,
                                    account_id=where.account)
         self._refused.pop(where.script, None)
+        self._ours.pop(where.script, None)
+        self._versions.pop(where.script, None)
         if exists is None:
             return Deletion(done=True, notes=(f"Worker {where.script} is gone",))
         await self._maybe(self.client.workers.scripts.with_raw_response.delete, where.script, account_id=where.account)
