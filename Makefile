@@ -8,11 +8,11 @@ export PYTHONPATH := $(CURDIR)/sim:$(CURDIR)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install envtest helm generate lint test unit contract e2e demo sim bench clean
+.PHONY: help install envtest helm registry generate lint test unit contract e2e demo sim bench clean
 
 help:
 	@echo "make demo      run the operator end to end on a local control plane and a cloud simulator"
-	@echo "               (TARGET=aws-lambda for Lambda; default azure-container-apps)"
+	@echo "               (TARGET=aws-lambda, google-cloud-run or cloudflare-workers; default azure-container-apps)"
 	@echo "make test      install everything needed and run the whole test suite"
 	@echo "make envtest   obtain kube-apiserver, etcd and kubectl (prints their directory)"
 	@echo "make sim       run the ARM simulator on its own"
@@ -34,6 +34,10 @@ envtest:
 helm:
 	@bash hack/helm/fetch.sh
 
+# A real OCI registry (the CNCF distribution registry) for the bundle tests, demo and benchmarks.
+registry:
+	@bash hack/registry/fetch.sh
+
 generate: $(STAMP)
 	$(BIN)/python -m mcp_operator.api.generate
 
@@ -41,26 +45,27 @@ lint: $(STAMP)
 	$(BIN)/ruff check operator sim tests demo $(wildcard bench)
 	$(BIN)/mypy
 
-# The control plane is obtained first so that a slow first build is not counted against a test's timeout.
-test: $(STAMP) envtest helm
+# The control plane (and the registry) are obtained first so that a slow first build is not counted against a
+# test's timeout.
+test: $(STAMP) envtest helm registry
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-contract: $(STAMP)
+contract: $(STAMP) registry
 	$(BIN)/python -m pytest tests/contract $(PYTEST_ARGS)
 
-e2e: $(STAMP) envtest helm
+e2e: $(STAMP) envtest helm registry
 	$(BIN)/python -m pytest tests/controlplane tests/e2e $(PYTEST_ARGS)
 
-demo: $(STAMP) envtest
+demo: $(STAMP) envtest registry
 	$(BIN)/python -m demo $(TARGET)
 
 sim: $(STAMP)
 	$(BIN)/python -m armsim $(SIM_ARGS)
 
-bench: $(STAMP) envtest
+bench: $(STAMP) envtest registry
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -14,6 +14,7 @@ Scenarios (see BENCHMARKS.md for what each measures):
   cloudrun   the google-cloud-run target: fleets of N services (quotas off/on) against the Admin API's write floor, and
              the requests of each lifecycle step; includes cloudrun-clients
   cloudrun-clients  google-cloud-run's REST client in threads vs aiohttp + google-auth: memory and CPU
+  workers    the cloudflare-workers target: fleets of N Workers (rate limit off/on) against Cloudflare's 1,200 / 5 min
 
     python -m bench [--scenarios one,fleet,secrets,lifecycle,rollback] [--sizes 100,500,1000] [--repeats 3] [--quick]
 """
@@ -706,6 +707,83 @@ def cloud_run_report(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+# ----- the cloudflare-workers target -----------------------------------------------------------------
+
+CF_LIMIT, CF_WINDOW = 1200, 300.0  # Cloudflare: requests per five minutes per token, then a five-minute lockout
+
+
+def workers_counts(sim: Any, since: float) -> dict[str, float]:
+    found = {"requests": 0.0, "writes": 0.0, "throttled": 0.0}
+    for r in sim.simulator.requests:
+        if r.at < since or not r.path.startswith("/client/v4/"):
+            continue
+        found["requests"] += 1
+        found["throttled"] += r.status == 429
+        found["writes"] += r.klass != "reads" and 200 <= r.status < 300
+    return found
+
+
+async def scenario_workers_fleet(size: int, limited: bool, repeats: int) -> dict[str, Any]:
+    results: dict[str, list[float]] = {k: [] for k in ("seconds", "requests_per_worker", "writes_per_worker", "throttled",
+                                                       "rss_peak_mb", "cpu_seconds", "failures")}
+    for run in range(repeats):
+        with environment({}, 0, throttling=limited, target="cloudflare-workers") as env:
+            await env.connect()
+            try:
+                sampler = ProcessSampler(env.operator.process.pid)  # type: ignore[union-attr]
+                cpu_before = sampler.cpu_seconds()
+                names = {f"wk-{i:04d}" for i in range(size)}
+                server = harnesses.server_fields(env.sim, "ghcr.io/acme/calc:1")
+                bodies = [{"apiVersion": f"{GROUP}/{VERSION}", "kind": "McpDeployment", "metadata": {"name": n},
+                           "spec": {"target": {"type": "cloudflare-workers"},
+                                    "server": {**server, "allowedOrigins": ["https://a.example"]}}} for n in sorted(names)]
+                since = started = time.monotonic()
+                await env.create_all("bench", bodies)
+                ready, stalled = await env.wait_ready("bench", names, started, 3600)
+                seconds = max(ready.values()) if len(ready) == size else float("inf")
+                counts = workers_counts(env.sim, since)
+                results["seconds"].append(seconds)
+                results["requests_per_worker"].append(counts["requests"] / size)
+                results["writes_per_worker"].append(counts["writes"] / size)
+                results["throttled"].append(counts["throttled"])
+                results["rss_peak_mb"].append(sampler.rss_peak_mb())
+                results["cpu_seconds"].append(sampler.cpu_seconds() - cpu_before)
+                results["failures"].append(len(stalled) + (size - len(ready)))
+                log(f"workers fleet {size} limit={'on' if limited else 'off'} #{run + 1}: all Ready in {seconds:.1f} s, "
+                    f"{counts['requests'] / size:.1f} requests ({counts['writes'] / size:.1f} writes) per Worker, "
+                    f"{counts['throttled']:.0f} 429s, RSS peak {results['rss_peak_mb'][-1]:.0f} MB, "
+                    f"failures {results['failures'][-1]:.0f}")
+            finally:
+                await env.close()
+    per_worker = statistics.median(results["requests_per_worker"])
+    return {"size": size, "limited": limited,
+            "floor_seconds": max(0.0, size * per_worker - CF_LIMIT) / (CF_LIMIT / CF_WINDOW),
+            **{k: summary(v) for k, v in results.items()}}
+
+
+def workers_report(results: dict[str, Any]) -> list[str]:
+    fleets = results.get("workers_fleet", [])
+    if not fleets:
+        return []
+    lines = ["## 14. cloudflare-workers fleet", "",
+             "N McpDeployments of target cloudflare-workers created at once, each uploading a bundle pulled from a local",
+             "OCI registry (the CNCF distribution registry), against the Workers simulator. With the limit on, the",
+             "simulator enforces Cloudflare's 1,200 requests per five minutes per token, and past it refuses every",
+             "request for five minutes (the lockout). The floor is (N x requests per Worker - 1,200) / 4 s: a client that",
+             "spent the whole first window at once and then exactly the limit. The operator keeps itself to 1,100 per five",
+             "minutes (a burst of 100, then 3.3/s: `MCP_CLOUDFLARE_BUDGET`), so that the dashboard and wrangler keep some.", "",
+             "| N | limit | all Ready (s) | floor (s) | requests per Worker | of which writes | 429s | peak RSS (MB) | CPU (s) | "
+             "failures |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for fleet in fleets:
+        lines.append(f"| {fleet['size']} | {'on' if fleet['limited'] else 'off'} | {fmt(fleet['seconds'])} | "
+                     f"{fleet['floor_seconds']:.0f} | {fmt(fleet['requests_per_worker'])} | {fmt(fleet['writes_per_worker'])} | "
+                     f"{fmt(fleet['throttled'], '', 1, 0)} | {fmt(fleet['rss_peak_mb'], '', 1, 0)} | {fmt(fleet['cpu_seconds'])} | "
+                     f"{fmt(fleet['failures'], '', 1, 0)} |")
+    lines += ["", "Goal: no 429 at all (a single one would lock the token out for five minutes), none surfacing as a",
+              "failure. Fleet runs are single runs (`--workers-repeats 1`).", ""]
+    return lines
+
+
 # ----- report ---------------------------------------------------------------------------------------
 
 # What profiling the worst scenarios showed, and what was changed because of it (kept with the report).
@@ -827,11 +905,13 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         lines += [line for line in checks.read_text().splitlines() if not line.startswith("<!--")] + [""]
     lines += lambda_report(results)
     lines += cloud_run_report(results)
+    lines += workers_report(results)
     lines += ["## What profiling showed", "", *PROFILE_NOTES, ""]
     lines += ["## Reproduce", "", "```console",
               "$ make bench                                  # all scenarios (about 35 minutes on 2 cores)",
               "$ make bench BENCH_ARGS='--scenarios lambda --merge'  # redo the aws-lambda sections only (~15 min)",
               "$ make bench BENCH_ARGS='--scenarios cloudrun --merge'  # redo the google-cloud-run sections only",
+              "$ make bench BENCH_ARGS='--scenarios workers --merge'   # redo the cloudflare-workers section only",
               "$ make bench BENCH_ARGS=--quick               # smaller sizes, one run each", "```", ""]
     path.write_text("\n".join(lines))
 
@@ -917,6 +997,10 @@ async def main_async(args: argparse.Namespace) -> None:
                                       for throttling in (False, True) for size in [int(s) for s in args.cloud_run_sizes.split(",")]
                                       if not throttling or size <= args.cloud_run_throttled_max]
         results["cloud_run_lifecycle"] = await scenario_cloud_run_lifecycle(args.repeats)
+    if "workers" in scenarios:
+        results["workers_fleet"] = [await scenario_workers_fleet(size, limited, args.workers_repeats)
+                                    for limited in (False, True) for size in [int(s) for s in args.workers_sizes.split(",")]
+                                    if not limited or size <= args.workers_limited_max]
     if "cloudrun" in scenarios or "cloudrun-clients" in scenarios:
         results["cloud_run_clients"] = scenario_cloud_run_clients(args.repeats)
     if "lambda" in scenarios or "lambda-sdk" in scenarios:
@@ -933,7 +1017,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default="one,fleet,secrets,lifecycle,rollback,lambda,cloudrun")
+    parser.add_argument("--scenarios", default="one,fleet,secrets,lifecycle,rollback,lambda,cloudrun,workers")
     parser.add_argument("--sizes", default="100,500,1000")
     parser.add_argument("--lambda-sizes", default="100,500", help="fleet sizes of the lambda scenario")
     parser.add_argument("--lambda-repeats", type=int, default=1, help="runs of each lambda fleet (500 with quotas: ~8 min)")
@@ -941,6 +1025,10 @@ def main() -> None:
     parser.add_argument("--cloud-run-repeats", type=int, default=1, help="runs of each cloudrun fleet")
     parser.add_argument("--cloud-run-throttled-max", type=int, default=500,
                         help="the largest cloudrun fleet also run with quotas on (500: ~16 min at 60 writes a minute)")
+    parser.add_argument("--workers-sizes", default="100,500", help="fleet sizes of the workers scenario")
+    parser.add_argument("--workers-repeats", type=int, default=1, help="runs of each workers fleet")
+    parser.add_argument("--workers-limited-max", type=int, default=100,
+                        help="the largest workers fleet also run with the rate limit on (500: about half an hour)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="sizes 50,100 and one run each")
     parser.add_argument("--merge", action="store_true", help="keep results of scenarios not run now")
@@ -951,7 +1039,7 @@ def main() -> None:
         write_report(json.loads((ROOT / "bench" / "results.json").read_text()), ROOT / "BENCHMARKS.md")
         return
     if args.quick:
-        args.sizes, args.lambda_sizes, args.cloud_run_sizes, args.repeats = "50,100", "20", "20", 1
+        args.sizes, args.lambda_sizes, args.cloud_run_sizes, args.workers_sizes, args.repeats = "50,100", "20", "20", "20", 1
     asyncio.run(main_async(args))
     if args.out:
         Path(args.out).write_text(json.dumps(args.results, indent=2, default=str))

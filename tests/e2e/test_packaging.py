@@ -53,6 +53,8 @@ VALUES = {
     "Google Cloud: GKE workload identity, key Secret, project": [
         "--set", "gcp.serviceAccount=mcp-operator@acme-mcp.iam.gserviceaccount.com", "--set", "gcp.existingSecret=gcp-key",
         "--set", "gcp.project=acme-mcp"],
+    "Cloudflare: token Secret, account": ["--set", "cloudflare.existingSecret=cf-token",
+                                          "--set", "cloudflare.accountId=0123456789abcdef0123456789abcdef"],
     "single replica, debug, private CA": ["--set", "replicas=1", "--set", "logLevel=debug",
                                           "--set", "azure.caBundleConfigMap=corp-ca", "--set", "azure.clientId=abc"],
 }
@@ -190,3 +192,11 @@ def test_helm_gcp_values_reach_the_service_account_the_environment_and_a_mounted
     mounted = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "gcp-credentials")
     assert data["GOOGLE_APPLICATION_CREDENTIALS"] == mounted["mountPath"] + "/credentials.json"
     assert next(v for v in pod["volumes"] if v["name"] == "gcp-credentials")["secret"]["secretName"] == "gcp-key"
+
+
+def test_helm_cloudflare_values_reach_the_environment(helm_bin: str) -> None:
+    rendered = subprocess.run([helm_bin, "template", "mcp", str(CHART), "--kube-version", KUBE_VERSION,
+                               *VALUES["Cloudflare: token Secret, account"]], capture_output=True, text=True, check=True).stdout
+    documents = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
+    assert documents["ConfigMap"]["data"]["CLOUDFLARE_ACCOUNT_ID"] == "0123456789abcdef0123456789abcdef"
+    assert {"secretRef": {"name": "cf-token"}} in documents["Deployment"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
