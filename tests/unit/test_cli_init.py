@@ -14,6 +14,7 @@ from mcp_operator.cli.main import main
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "init"
 AZURE_VARIABLES = [v for v, *_ in deploytoml.AZURE_SETTINGS]
+BUNDLE = "ghcr.io/acme/edge-tools-worker@sha256:" + "c" * 64
 
 
 def run_init(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -31,7 +32,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("case", sorted(p.stem for p in GOLDEN.glob("*.toml")))
 def test_golden(case: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_init(capsys, "--from", str(GOLDEN / f"{case}.toml"), "--image", "ghcr.io/acme/server:1.0.0")
+    code_flag = ["--artifact", BUNDLE] if case.startswith("cloudflare") else ["--image", "ghcr.io/acme/server:1.0.0"]
+    code, out, err = run_init(capsys, "--from", str(GOLDEN / f"{case}.toml"), *code_flag)
     assert code == 0, err
     expected = GOLDEN / f"{case}.yaml"
     if os.environ.get("UPDATE_GOLDEN"):
@@ -192,3 +194,43 @@ def test_post_deploy_tests_say_what_the_operator_does_not_do(tmp_path: Path, cap
     code, out, err = run_init(capsys, "--from", str(GOLDEN / "post-deploy-tests.toml"), "--image", "x:1")
     assert code == 0 and yaml.safe_load(out)["spec"]["verify"] == {"enabled": True, "timeoutSeconds": 120}
     assert "'apps' (widget validation) is not run" in err and "apps_mode is not carried" in err
+
+
+WRANGLER = """name = "edge-tools-prod"
+main = "build/worker/shim.mjs"
+compatibility_date = "2025-10-01"
+compatibility_flags = ["nodejs_compat"]
+account_id = "0123456789abcdef0123456789abcdef"
+workers_dev = true
+
+[build]
+command = "worker-build --release"
+
+[vars]
+RUST_LOG = "info"
+"""
+
+
+def test_a_workers_project_takes_its_settings_from_wrangler_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / ".pmcp").mkdir()
+    (tmp_path / ".pmcp" / "deploy.toml").write_text((GOLDEN / "cloudflare-workers.toml").read_text())
+    (tmp_path / "deploy" / "cloudflare").mkdir(parents=True)
+    (tmp_path / "deploy" / "cloudflare" / "wrangler.toml").write_text(WRANGLER)
+    code, out, err = run_init(capsys, "--from", str(tmp_path), "--artifact", BUNDLE)
+    assert code == 0, err
+    spec = yaml.safe_load(out)["spec"]
+    assert spec["server"]["artifact"] == {"oci": BUNDLE}
+    assert spec["cloudflare"] == {"scriptName": "edge-tools-prod", "mainModule": "shim.mjs", "compatibilityDate": "2025-10-01",
+                                  "compatibilityFlags": ["nodejs_compat"], "accountId": "0123456789abcdef0123456789abcdef",
+                                  "workersDev": True}
+    assert {"name": "RUST_LOG", "value": "info"} in spec["server"]["env"]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--image", "ghcr.io/acme/server:1.0.0"], "--image: cloudflare-workers runs a bundle, not an image"),
+    (["--artifact", "ghcr.io/acme/edge:1.0.0"], "spec.server.artifact.oci"),
+])
+def test_a_workers_init_refuses_an_image_or_an_unpinned_bundle(flags: list[str], message: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run_init(capsys, "--from", str(GOLDEN / "cloudflare-workers.toml"), *flags)
+    assert code == 2 and message in err and "Traceback" not in err

@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
@@ -135,7 +135,7 @@ def _env(environ: Mapping[str, str], name: str) -> str | None:
 
 
 def convert(path: Path, environ: Mapping[str, str], image: str | None = None, namespace: str | None = None,
-            with_secret: bool = False) -> Conversion:
+            with_secret: bool = False, artifact: str | None = None) -> Conversion:
     # Numeric environment overrides are validated before anything else, as the CLI does.
     for variable, _, _, kind in AZURE_SETTINGS:
         if kind != "text" and _env(environ, variable) is not None:
@@ -146,11 +146,47 @@ def convert(path: Path, environ: Mapping[str, str], image: str | None = None, na
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InitError(f"{source}: malformed TOML: {error}") from error
-    return from_document(document, text, str(source), environ, image, namespace, with_secret)
+    conversion = from_document(document, text, str(source), environ, image, namespace, with_secret, artifact)
+    if document.get("target", {}).get("type") == "cloudflare-workers":
+        _from_wrangler(conversion, source.parent.parent / "deploy" / "cloudflare" / "wrangler.toml")
+    return conversion
+
+
+# wrangler.toml key -> spec.cloudflare field, for a project `cargo pmcp deploy init --target cloudflare-workers` set up.
+WRANGLER_KEYS = {"compatibility_date": "compatibilityDate", "compatibility_flags": "compatibilityFlags",
+                 "account_id": "accountId", "workers_dev": "workersDev", "preview_urls": "previewUrls"}
+
+
+def _from_wrangler(conversion: Conversion, path: Path) -> None:
+    """What wrangler.toml carries: the Worker's name, main module, compatibility settings, account, workers.dev, [vars]."""
+    if not path.is_file():
+        conversion.warnings.append(f"no {path} (cargo pmcp deploy init --target cloudflare-workers writes it): "
+                                   "spec.cloudflare keeps its defaults")
+        return
+    try:
+        wrangler = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise InitError(f"{path}: malformed TOML: {error}") from error
+    spec = conversion.manifest["spec"]
+    cloudflare: dict[str, Any] = {field: wrangler[key] for key, field in WRANGLER_KEYS.items() if key in wrangler}
+    if wrangler.get("name") and wrangler["name"] != spec["server"]["name"]:
+        cloudflare["scriptName"] = wrangler["name"]
+    if wrangler.get("main"):
+        cloudflare["mainModule"] = PurePosixPath(str(wrangler["main"])).name  # build/worker/shim.mjs -> shim.mjs
+    spec["cloudflare"] = {**spec.get("cloudflare", {}), **cloudflare}
+    known = {e["name"] for e in spec["server"].get("env", [])}
+    variables = [{"name": k, "value": str(v)} for k, v in (wrangler.get("vars") or {}).items() if k not in known]
+    if variables:
+        spec["server"]["env"] = [*spec["server"].get("env", []), *variables]
+    try:
+        McpDeploymentSpec.model_validate(spec)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InitError(f"{path}: spec.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from error
 
 
 def from_document(document: dict[str, Any], text: str, where: str, environ: Mapping[str, str], image: str | None = None,
-                  namespace: str | None = None, with_secret: bool = False) -> Conversion:
+                  namespace: str | None = None, with_secret: bool = False, artifact: str | None = None) -> Conversion:
     for section, value in document.items():
         if section not in KNOWN_KEYS:
             raise InitError(f"{where}:{_line_of(text, section)}: unknown section [{section}] "
@@ -176,7 +212,18 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
     conversion = Conversion(manifest={})
     spec: dict[str, Any] = {"target": {"type": target_type}, "server": {"name": server["name"]}}
     chosen_image = image or server.get("image")
-    if chosen_image:
+    if target_type == "cloudflare-workers":  # pmcp-run will take its bundle the same way when it is reconciled
+        if image:
+            raise InitError(f"--image: {target_type} runs a bundle, not an image: pass --artifact REGISTRY/REPO@sha256:... "
+                            "(`kubectl mcp bundle push` prints it)")
+        if artifact:
+            spec["server"]["artifact"] = {"oci": artifact}
+        else:
+            conversion.warnings.append("no bundle: push the built bundle with `kubectl mcp bundle push DIR REPO:TAG` and "
+                                       "pass --artifact with the reference it prints (spec.server.artifact)")
+    elif artifact:
+        raise InitError(f"--artifact: {target_type} runs an image: pass --image")
+    elif chosen_image:
         spec["server"]["image"] = chosen_image
     elif target_type in ("azure-container-apps", "google-cloud-run"):
         conversion.warnings.append("no image: pass --image (the CLI builds one from source; an McpDeployment needs it)")

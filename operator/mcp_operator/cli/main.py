@@ -172,13 +172,15 @@ async def follow(cluster: Cluster, name: str, limit: float, gone_ok: bool = Fals
 
 def cmd_init(args: argparse.Namespace) -> int:
     if args.source:
-        conversion = deploytoml.convert(Path(args.source), os.environ, args.image, args.namespace, args.with_secret)
+        conversion = deploytoml.convert(Path(args.source), os.environ, args.image, args.namespace, args.with_secret,
+                                        args.artifact)
     else:
         if not args.name:
             raise CliError("init needs --from PATH, or --name (and --image) to build the manifest from flags", 2)
         flags = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in deploytoml.INIT_FLAGS}
         document = deploytoml.document_from_flags(args.target, args.name, flags)
-        conversion = deploytoml.from_document(document, "", "flags", os.environ, args.image, args.namespace)
+        conversion = deploytoml.from_document(document, "", "flags", os.environ, args.image, args.namespace,
+                                              artifact=args.artifact)
     for warning in conversion.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     documents = [conversion.manifest] + ([conversion.secret] if conversion.secret else [])
@@ -368,6 +370,8 @@ def parser() -> argparse.ArgumentParser:
                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     init.add_argument("--from", dest="source", help="a deploy.toml, or a project directory holding .pmcp/deploy.toml")
     init.add_argument("--image", help="container image (deploy.toml has none: the CLI builds from source)")
+    init.add_argument("--artifact", help="a bundle by digest, REGISTRY/REPO@sha256:..., for targets that run no image "
+                                         "(what `kubectl mcp bundle push` prints)")
     init.add_argument("-o", "--output-file", help="write the manifest to this file instead of stdout")
     init.add_argument("--with-secret", action="store_true", help="also emit a Secret manifest with the [secrets] values")
     init.add_argument("--name", help="server name (without --from)")
