@@ -231,3 +231,44 @@ def test_kubectl_mcp_bundle_push_makes_the_artifact_a_worker_runs(cluster: Clust
     assert mcpd.wait_ready(60)["revisions"][0]["mcp"]["serverName"] == "pushed"
     missing = mcp(cluster, cloud, "bundle", "push", str(tmp_path / "nothing"), "x/y:1")  # type: ignore[arg-type]
     assert missing.returncode == 2 and "is not a directory" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_kubectl_mcp_logs_follow_reads_a_live_tail(cluster: Cluster, cloud: WorkersSimulatorThread,
+                                                   operator: OperatorProcess, namespace: str) -> None:
+    """As `wrangler tail`: a tail is opened, its WebSocket read, and closed again when the command stops."""
+    import selectors
+    import signal
+    import socket
+    import ssl
+    import subprocess
+
+    from localcluster.operator import operator_environment
+    from tests.e2e.test_cli import PLUGIN
+
+    mcpd = Mcpd(cluster, namespace, "calc-tail")
+    mcpd.apply(workers_manifest(cloud, "calc-tail"))
+    mcpd.wait_ready(60)
+    env = operator_environment(cluster, cloud.operator_environment())
+    follow = subprocess.Popen([PLUGIN, "--kubeconfig", str(cluster.kubeconfig), "logs", "calc-tail", "-n", namespace,
+                               "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        def opened() -> bool:
+            assert follow.poll() is None, f"logs --follow exited: {follow.communicate()[1]}"
+            return bool(cloud.call(lambda: bool(cloud.simulator.world.tails)))
+        wait_until(opened, 30, "the tail to be opened")
+        host = f"calc-tail.{cloud.info['subdomain']}.workers.dev"
+        address, port = cloud.info["ingress"].rsplit(":", 1)
+        context = ssl.create_default_context(cafile=cloud.info["caBundle"])
+        with socket.create_connection((address, int(port)), timeout=10) as raw, context.wrap_socket(
+                raw, server_hostname=host) as tls:
+            tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            tls.recv(64)
+        selector = selectors.DefaultSelector()
+        assert follow.stdout is not None
+        selector.register(follow.stdout, selectors.EVENT_READ)
+        assert selector.select(timeout=20), "a tail event within 20 s"
+        assert "request to version 1" in follow.stdout.readline()
+    finally:
+        follow.send_signal(signal.SIGINT)  # Ctrl-C, as a person stops it
+        follow.wait(timeout=20)
+    wait_until(lambda: cloud.call(lambda: not cloud.simulator.world.tails), 20, "the tail to be closed")

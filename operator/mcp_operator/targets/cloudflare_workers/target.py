@@ -276,7 +276,8 @@ class WorkersTarget:
                    "live tail, or Workers Logs / Logpush in Cloudflare's dashboard")
             return
         scripts = self.client.workers.scripts
-        opened = await self._call(scripts.tail.with_raw_response.create, where.script, account_id=where.account, body={})
+        opened = await self._call(scripts.tail.with_raw_response.create, where.script, account_id=where.account,
+                                  extra_body={"filters": []})  # what wrangler sends: no filter
         context = ssl.create_default_context(cafile=self.settings.ca_bundle) if self.settings.ca_bundle else None
         try:
             async with aiohttp.ClientSession() as session, session.ws_connect(
