@@ -439,35 +439,44 @@ def lambda_counts(sim: Any, since: float, function: str | None = None) -> dict[s
     return found
 
 
-async def scenario_lambda_fleet(size: int, throttling: bool, repeats: int) -> dict[str, Any]:
-    results: dict[str, list[float]] = {k: [] for k in ("seconds", "control_per_fn", "writes_per_fn", "own_bucket_per_fn",
-                                                       "throttled", "rss_peak_mb", "cpu_seconds", "failures")}
+async def target_fleet(target: str, size: int, throttling: bool, repeats: int, manifest_for: Callable[[Any, str], dict[
+        str, Any]], counts: Callable[[Any, float], dict[str, float]], per: str) -> dict[str, list[float]]:
+    """N McpDeployments of ``target`` created at once, ``repeats`` times: seconds until all are Ready, each of
+    ``counts``' figures per resource (as ``<figure>_per_<per>``; 429s as ``throttled``), peak RSS, CPU and failures."""
+    results: dict[str, list[float]] = {k: [] for k in ("seconds", "throttled", "rss_peak_mb", "cpu_seconds", "failures")}
     for run in range(repeats):
-        with environment({}, 0, throttling=throttling, target="aws-lambda") as env:
+        with environment({}, 0, throttling=throttling, target=target) as env:
             await env.connect()
             try:
                 sampler = ProcessSampler(env.operator.process.pid)  # type: ignore[union-attr]
                 cpu_before = sampler.cpu_seconds()
-                names = {f"fn-{i:04d}" for i in range(size)}
+                names = {f"{per[:3]}-{i:04d}" for i in range(size)}
                 since = started = time.monotonic()
-                await env.create_all("bench", [lambda_manifest(n) for n in sorted(names)])
+                await env.create_all("bench", [manifest_for(env.sim, n) for n in sorted(names)])
                 ready, stalled = await env.wait_ready("bench", names, started, 3600)
                 seconds = max(ready.values()) if len(ready) == size else float("inf")
-                counts = lambda_counts(env.sim, since)
+                found = counts(env.sim, since)
                 results["seconds"].append(seconds)
-                results["control_per_fn"].append(counts["control"] / size)
-                results["writes_per_fn"].append(counts["writes"] / size)
-                results["own_bucket_per_fn"].append(counts["own_bucket"] / size)
-                results["throttled"].append(counts["throttled"])
+                for figure, value in found.items():
+                    if figure == "throttled":
+                        results["throttled"].append(value)
+                    else:
+                        results.setdefault(f"{figure}_per_{per}", []).append(value / size)
                 results["rss_peak_mb"].append(sampler.rss_peak_mb())
                 results["cpu_seconds"].append(sampler.cpu_seconds() - cpu_before)
                 results["failures"].append(len(stalled) + (size - len(ready)))
-                log(f"lambda fleet {size} quotas={'on' if throttling else 'off'} #{run + 1}: all Ready in {seconds:.1f} s, "
-                    f"{counts['control'] / size:.1f} control-plane requests ({counts['writes'] / size:.1f} writes) per "
-                    f"function, {counts['throttled']:.0f} 429s, RSS peak {results['rss_peak_mb'][-1]:.0f} MB, "
+                log(f"{target} fleet {size} limits={'on' if throttling else 'off'} #{run + 1}: all Ready in {seconds:.1f} s, "
+                    + ", ".join(f"{v / size:.1f} {k}" for k, v in found.items() if k != "throttled") + f" per {per}, "
+                    f"{found.get('throttled', 0):.0f} 429s, RSS peak {results['rss_peak_mb'][-1]:.0f} MB, "
                     f"failures {results['failures'][-1]:.0f}")
             finally:
                 await env.close()
+    return results
+
+
+async def scenario_lambda_fleet(size: int, throttling: bool, repeats: int) -> dict[str, Any]:
+    results = await target_fleet("aws-lambda", size, throttling, repeats, lambda _sim, name: lambda_manifest(name),
+                                 lambda sim, since: {k: v for k, v in lambda_counts(sim, since).items() if k != "iam"}, "fn")
     writes = statistics.median(results["writes_per_fn"])
     return {"size": size, "throttling": throttling, "write_floor_seconds": size * writes / LAMBDA_QUOTA,
             **{k: summary(v) for k, v in results.items()}}
@@ -561,33 +570,8 @@ def cloud_run_counts(sim: Any, since: float, service: str | None = None) -> dict
 
 
 async def scenario_cloud_run_fleet(size: int, throttling: bool, repeats: int) -> dict[str, Any]:
-    results: dict[str, list[float]] = {k: [] for k in ("seconds", "reads_per_service", "writes_per_service", "throttled",
-                                                       "rss_peak_mb", "cpu_seconds", "failures")}
-    for run in range(repeats):
-        with environment({}, 0, throttling=throttling, target="google-cloud-run") as env:
-            await env.connect()
-            try:
-                sampler = ProcessSampler(env.operator.process.pid)  # type: ignore[union-attr]
-                cpu_before = sampler.cpu_seconds()
-                names = {f"svc-{i:04d}" for i in range(size)}
-                since = started = time.monotonic()
-                await env.create_all("bench", [cloud_run_manifest(n) for n in sorted(names)])
-                ready, stalled = await env.wait_ready("bench", names, started, 3600)
-                seconds = max(ready.values()) if len(ready) == size else float("inf")
-                counts = cloud_run_counts(env.sim, since)
-                results["seconds"].append(seconds)
-                results["reads_per_service"].append(counts["reads"] / size)
-                results["writes_per_service"].append(counts["writes"] / size)
-                results["throttled"].append(counts["throttled"])
-                results["rss_peak_mb"].append(sampler.rss_peak_mb())
-                results["cpu_seconds"].append(sampler.cpu_seconds() - cpu_before)
-                results["failures"].append(len(stalled) + (size - len(ready)))
-                log(f"cloud run fleet {size} quotas={'on' if throttling else 'off'} #{run + 1}: all Ready in {seconds:.1f} s, "
-                    f"{counts['writes'] / size:.1f} writes and {counts['reads'] / size:.1f} reads per service, "
-                    f"{counts['throttled']:.0f} 429s, RSS peak {results['rss_peak_mb'][-1]:.0f} MB, "
-                    f"failures {results['failures'][-1]:.0f}")
-            finally:
-                await env.close()
+    results = await target_fleet("google-cloud-run", size, throttling, repeats, lambda _sim, name: cloud_run_manifest(name),
+                                 cloud_run_counts, "service")
     writes = statistics.median(results["writes_per_service"])
     return {"size": size, "throttling": throttling,
             "write_floor_seconds": max(0.0, size * writes - RUN_BURST) / RUN_WRITE_QUOTA,
@@ -723,38 +707,14 @@ def workers_counts(sim: Any, since: float) -> dict[str, float]:
     return found
 
 
+def workers_manifest(sim: Any, name: str) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "McpDeployment", "metadata": {"name": name},
+            "spec": {"target": {"type": "cloudflare-workers"},
+                     "server": {**harnesses.server_fields(sim, "ghcr.io/acme/calc:1"), "allowedOrigins": ["https://a.example"]}}}
+
+
 async def scenario_workers_fleet(size: int, limited: bool, repeats: int) -> dict[str, Any]:
-    results: dict[str, list[float]] = {k: [] for k in ("seconds", "requests_per_worker", "writes_per_worker", "throttled",
-                                                       "rss_peak_mb", "cpu_seconds", "failures")}
-    for run in range(repeats):
-        with environment({}, 0, throttling=limited, target="cloudflare-workers") as env:
-            await env.connect()
-            try:
-                sampler = ProcessSampler(env.operator.process.pid)  # type: ignore[union-attr]
-                cpu_before = sampler.cpu_seconds()
-                names = {f"wk-{i:04d}" for i in range(size)}
-                server = harnesses.server_fields(env.sim, "ghcr.io/acme/calc:1")
-                bodies = [{"apiVersion": f"{GROUP}/{VERSION}", "kind": "McpDeployment", "metadata": {"name": n},
-                           "spec": {"target": {"type": "cloudflare-workers"},
-                                    "server": {**server, "allowedOrigins": ["https://a.example"]}}} for n in sorted(names)]
-                since = started = time.monotonic()
-                await env.create_all("bench", bodies)
-                ready, stalled = await env.wait_ready("bench", names, started, 3600)
-                seconds = max(ready.values()) if len(ready) == size else float("inf")
-                counts = workers_counts(env.sim, since)
-                results["seconds"].append(seconds)
-                results["requests_per_worker"].append(counts["requests"] / size)
-                results["writes_per_worker"].append(counts["writes"] / size)
-                results["throttled"].append(counts["throttled"])
-                results["rss_peak_mb"].append(sampler.rss_peak_mb())
-                results["cpu_seconds"].append(sampler.cpu_seconds() - cpu_before)
-                results["failures"].append(len(stalled) + (size - len(ready)))
-                log(f"workers fleet {size} limit={'on' if limited else 'off'} #{run + 1}: all Ready in {seconds:.1f} s, "
-                    f"{counts['requests'] / size:.1f} requests ({counts['writes'] / size:.1f} writes) per Worker, "
-                    f"{counts['throttled']:.0f} 429s, RSS peak {results['rss_peak_mb'][-1]:.0f} MB, "
-                    f"failures {results['failures'][-1]:.0f}")
-            finally:
-                await env.close()
+    results = await target_fleet("cloudflare-workers", size, limited, repeats, workers_manifest, workers_counts, "worker")
     per_worker = statistics.median(results["requests_per_worker"])
     return {"size": size, "limited": limited,
             "floor_seconds": max(0.0, size * per_worker - CF_LIMIT) / (CF_LIMIT / CF_WINDOW),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,12 +22,9 @@ from aiohttp import web
 from botocore.model import OperationModel
 
 from simcore.buckets import TokenBuckets
-from simcore.certs import ServingCerts
 from simcore.controls import common_control
-from simcore.faults import Fault, Faults, RecordedRequest, drop
-from simcore.faults import counts as count_requests
-from simcore.front import serve_https, start_ingress, stop_serving
-from simcore.mcp_ingress import McpIngress
+from simcore.faults import RecordedRequest, drop
+from simcore.front import SimulatorFront
 
 from . import model, sigv4
 from .world import LATEST, AwsError, Failure, Key, World
@@ -61,8 +57,13 @@ class AwsSimulatorConfig:
 Handler = Callable[[JSON, str], Awaitable[JSON]]
 
 
-class AwsSimulator:
+class AwsSimulator(SimulatorFront):
+    world: World
+    workdir_prefix = "awssim-"
+    max_body = 80 * 1024 * 1024
+
     def __init__(self, config: AwsSimulatorConfig | None = None, workdir: Path | None = None):
+        super().__init__(workdir)
         self.config = config or AwsSimulatorConfig()
         self.world = World(self.config.account)
         self.world.schedule.latency.update(self.config.latency)
@@ -70,29 +71,9 @@ class AwsSimulator:
         self.world.web_identity_tokens.add(self.config.web_identity_token)
         self.world.create_role(self.config.web_identity_role, '{"Statement":[{"Action":"sts:AssumeRoleWithWebIdentity"}]}', [])
         self.throttle = TokenBuckets(dict(QUOTAS), enabled=self.config.throttling)
-        self.faults = Faults()
-        self.requests: list[RecordedRequest] = []
-        self.workdir = workdir
-        self.certs: ServingCerts | None = None
-        self.port = 0
-        self.ingress: McpIngress | None = None
-        self._runner: web.AppRunner | None = None
         self._lambda_routes = model.routes("lambda", LAMBDA_OPERATIONS)
 
     # ----- lifecycle ----------------------------------------------------------------------------
-    @property
-    def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    async def start(self, port: int = 0) -> None:
-        directory = self.workdir or Path(tempfile.mkdtemp(prefix="awssim-"))
-        self._runner, self.certs, self.port = await serve_https(self._dispatch, directory, port, 80 * 1024 * 1024)
-        self.ingress = await start_ingress(self.certs, self.world.backend_for_host, directory)
-
-    async def stop(self) -> None:
-        await stop_serving(self.ingress, self._runner)
-        self.ingress, self._runner = None, None
-
     def info(self) -> JSON:
         return {"endpoint": self.endpoint, "caBundle": str(self.certs.ca_file) if self.certs else None,
                 "account": self.config.account, "region": self.config.region, "accessKeyId": self.config.access_key,
@@ -101,21 +82,7 @@ class AwsSimulator:
                 "webIdentityToken": self.config.web_identity_token, "controls": self.endpoint + "/_sim",
                 "ingress": f"127.0.0.1:{self.ingress.port}" if self.ingress else None}
 
-    # ----- controls (simcore's Controllable) --------------------------------------------------------
-    @property
-    def schedule(self) -> Any:
-        return self.world.schedule
-
-    def add_fault(self, **kwargs: Any) -> Fault:
-        return self.faults.add(**kwargs)
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-        self.world.failures.clear()
-
-    def counts(self, since: float = 0.0) -> dict[str, int]:
-        return count_requests(self.requests, ("reads", "writes", "deletes"), since)
-
+    # ----- controls ---------------------------------------------------------------------------------
     async def _controls(self, request: web.Request) -> web.StreamResponse:
         if request.method == "PUT" and request.path.startswith("/_sim/objects/"):  # an S3 object, as its bytes
             bucket, _, key = request.path[len("/_sim/objects/"):].partition("/")

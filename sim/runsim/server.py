@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +20,9 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from simcore.buckets import TokenBuckets
-from simcore.certs import ServingCerts
 from simcore.controls import common_control
-from simcore.faults import Fault, Faults, RecordedRequest, drop
-from simcore.faults import counts as count_requests
-from simcore.front import serve_https, start_ingress, stop_serving
-from simcore.mcp_ingress import McpIngress
+from simcore.faults import RecordedRequest, drop
+from simcore.front import SimulatorFront
 
 from . import discovery
 from .identity import Identity
@@ -51,34 +47,17 @@ class GcpSimulatorConfig:
     latency: dict[str, float] = field(default_factory=dict)
 
 
-class GcpSimulator:
+class GcpSimulator(SimulatorFront):
+    world: World
+    workdir_prefix = "gcpsim-"
+
     def __init__(self, config: GcpSimulatorConfig | None = None, workdir: Path | None = None):
+        super().__init__(workdir)
         self.config = config or GcpSimulatorConfig()
         self.world = World(self.config.project_number)
         self.world.schedule.latency.update(self.config.latency)
         self.identity = Identity(self.config.project, self.config.pool_audience)
         self.throttle = TokenBuckets({k: (v, v / 60.0) for k, v in QUOTAS_PER_MINUTE.items()}, enabled=self.config.throttling)
-        self.faults = Faults()
-        self.requests: list[RecordedRequest] = []
-        self.workdir = workdir
-        self.certs: ServingCerts | None = None
-        self.port = 0
-        self.ingress: McpIngress | None = None
-        self._runner: web.AppRunner | None = None
-
-    # ----- lifecycle ----------------------------------------------------------------------------
-    @property
-    def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    async def start(self, port: int = 0) -> None:
-        directory = self.workdir or Path(tempfile.mkdtemp(prefix="gcpsim-"))
-        self._runner, self.certs, self.port = await serve_https(self._dispatch, directory, port, 32 * 1024 * 1024)
-        self.ingress = await start_ingress(self.certs, self.world.backend_for_host, directory)
-
-    async def stop(self) -> None:
-        await stop_serving(self.ingress, self._runner)
-        self.ingress, self._runner = None, None
 
     def info(self) -> JSON:
         return {"endpoint": self.endpoint, "caBundle": str(self.certs.ca_file) if self.certs else None,
@@ -88,21 +67,7 @@ class GcpSimulator:
                 "controls": self.endpoint + "/_sim", "documents": discovery.revision_of_documents(),
                 "ingress": f"127.0.0.1:{self.ingress.port}" if self.ingress else None}
 
-    # ----- controls (simcore's Controllable) --------------------------------------------------------
-    @property
-    def schedule(self) -> Any:
-        return self.world.schedule
-
-    def add_fault(self, **kwargs: Any) -> Fault:
-        return self.faults.add(**kwargs)
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-        self.world.failures.clear()
-
-    def counts(self, since: float = 0.0) -> dict[str, int]:
-        return count_requests(self.requests, ("reads", "writes", "deletes"), since)
-
+    # ----- controls ---------------------------------------------------------------------------------
     async def _controls(self, request: web.Request) -> web.StreamResponse:
         body: Any = await request.json() if request.can_read_body else {}
         common = common_control(self, request.method, request.path, request.query, body)

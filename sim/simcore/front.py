@@ -70,3 +70,60 @@ async def serve_until_signalled(simulator: Servable, port: int, info_file: str |
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await simulator.stop()
+
+
+class SimulatorFront:
+    """What each cloud's simulator has in common: one HTTPS listener with the request record and injected faults,
+    the MCP ingress for the URLs its world gives out, and the controls of simcore's ``Controllable``. A subclass sets
+    ``world`` (with ``backend_for_host``, ``failures`` and, where operations take time, ``schedule``) and
+    ``_dispatch``."""
+
+    workdir_prefix = "sim-"
+    max_body = 32 * 1024 * 1024
+    world: Any  # the simulated cloud's state, set by the subclass
+
+    def __init__(self, workdir: Path | None):
+        from .faults import Faults, RecordedRequest
+
+        self.faults = Faults()
+        self.requests: list[RecordedRequest] = []
+        self.workdir = workdir
+        self.certs: ServingCerts | None = None
+        self.port = 0
+        self.ingress: McpIngress | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+    async def start(self, port: int = 0) -> None:
+        import tempfile
+
+        directory = self.workdir or Path(tempfile.mkdtemp(prefix=self.workdir_prefix))
+        self._runner, self.certs, self.port = await serve_https(self._dispatch, directory, port, self.max_body)
+        self.ingress = await start_ingress(self.certs, self.world.backend_for_host, directory)
+
+    async def stop(self) -> None:
+        await stop_serving(self.ingress, self._runner)
+        self.ingress, self._runner = None, None
+
+    # ----- controls (simcore's Controllable) ------------------------------------------------------------------
+    @property
+    def schedule(self) -> Any:
+        return self.world.schedule
+
+    def add_fault(self, **kwargs: Any) -> Any:
+        return self.faults.add(**kwargs)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+        self.world.failures.clear()
+
+    def counts(self, since: float = 0.0) -> dict[str, int]:
+        from .faults import counts
+
+        return counts(self.requests, ("reads", "writes", "deletes"), since)

@@ -14,7 +14,6 @@ import asyncio
 import collections
 import json
 import re
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,12 +23,9 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from simcore.buckets import TokenBuckets
-from simcore.certs import ServingCerts
 from simcore.controls import common_control
-from simcore.faults import Fault, Faults, RecordedRequest, drop
-from simcore.faults import counts as count_requests
-from simcore.front import serve_https, start_ingress, stop_serving
-from simcore.mcp_ingress import McpIngress
+from simcore.faults import RecordedRequest, drop
+from simcore.front import SimulatorFront
 
 from .world import CloudflareError, Failure, Tail, World
 
@@ -50,37 +46,22 @@ class WorkersSimulatorConfig:
     latency: dict[str, float] = field(default_factory=dict)
 
 
-class WorkersSimulator:
+class WorkersSimulator(SimulatorFront):
+    world: World
+    workdir_prefix = "workerssim-"
+    max_body = 80 * 1024 * 1024
+
     def __init__(self, config: WorkersSimulatorConfig | None = None, workdir: Path | None = None):
+        super().__init__(workdir)
         self.config = config or WorkersSimulatorConfig()
         self.world = World(self.config.account, self.config.subdomain)
         self.tokens = {self.config.token: {READ, WRITE}, self.config.read_only_token: {READ}}
         self.throttle = TokenBuckets({"requests": (LIMIT, LIMIT / WINDOW)}, enabled=self.config.rate_limit)
         self._seen: dict[str, collections.deque[float]] = {}
         self._locked_until: dict[str, float] = {}
-        self.faults = Faults()
-        self.requests: list[RecordedRequest] = []
-        self.workdir = workdir
-        self.certs: ServingCerts | None = None
-        self.port = 0
-        self.ingress: McpIngress | None = None
-        self._runner: web.AppRunner | None = None
         self.latency = dict(self.config.latency)
 
     # ----- lifecycle ----------------------------------------------------------------------------
-    @property
-    def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    async def start(self, port: int = 0) -> None:
-        directory = self.workdir or Path(tempfile.mkdtemp(prefix="workerssim-"))
-        self._runner, self.certs, self.port = await serve_https(self._dispatch, directory, port, 80 * 1024 * 1024)
-        self.ingress = await start_ingress(self.certs, self.world.backend_for_host, directory)
-
-    async def stop(self) -> None:
-        await stop_serving(self.ingress, self._runner)
-        self.ingress, self._runner = None, None
-
     def info(self) -> JSON:
         return {"endpoint": self.endpoint, "apiBase": self.endpoint + "/client/v4",
                 "caBundle": str(self.certs.ca_file) if self.certs else None, "accountId": self.config.account,
@@ -92,16 +73,6 @@ class WorkersSimulator:
     @property
     def schedule(self) -> Any:
         return self  # the Workers API is synchronous: ``latency`` only delays answers ("request")
-
-    def add_fault(self, **kwargs: Any) -> Fault:
-        return self.faults.add(**kwargs)
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-        self.world.failures.clear()
-
-    def counts(self, since: float = 0.0) -> dict[str, int]:
-        return count_requests(self.requests, ("reads", "writes", "deletes"), since)
 
     async def _controls(self, request: web.Request) -> web.StreamResponse:
         body: Any = await request.json() if request.can_read_body else {}

@@ -101,9 +101,9 @@ def test_target_type_is_immutable(cluster: Cluster) -> None:
     assert code != 0 and "target.type is immutable" in stderr
 
 
-def test_valid_non_azure_target_without_image_is_accepted(cluster: Cluster) -> None:
-    body = manifest("edge-worker")
-    body["spec"]["target"]["type"] = "cloudflare-workers"
+def test_valid_non_container_target_without_image_is_accepted(cluster: Cluster) -> None:
+    body = manifest("hosted-server")
+    body["spec"]["target"]["type"] = "pmcp-run"
     del body["spec"]["server"]["image"]
     code, stderr = _apply(cluster, "default", body)
     assert code == 0, stderr
