@@ -289,8 +289,9 @@ async def cmd_rollback(args: argparse.Namespace) -> int:
         body = await cluster.require(args.name)
         number, patch = rollback_patch(body, args.to_revision)
         await cluster.kube.patch_spec(cluster.namespace, args.name, patch)
-        what = patch["server"]["image"] or (patch["server"]["artifact"] or {}).get("oci") or \
-            (patch["server"]["artifact"] or {}).get("url") or "its code"
+        artifact = patch["server"]["artifact"] or {}
+        what = f"image {patch['server']['image']}" if patch["server"]["image"] else \
+            f"bundle {artifact.get('oci') or artifact.get('url')}" if artifact else "its code"
         print(f"mcpdeployment/{args.name} rolled back to revision {number} ({what})")
         if args.wait:
             return await follow(cluster, args.name, args.timeout)
