@@ -234,3 +234,10 @@ def test_a_workers_init_refuses_an_image_or_an_unpinned_bundle(flags: list[str],
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = run_init(capsys, "--from", str(GOLDEN / "cloudflare-workers.toml"), *flags)
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_a_refused_value_names_the_deploy_toml_key_it_came_from(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "deploy.toml"
+    source.write_text('[target]\ntype = "google-cloud-run"\n\n[server]\nname = "calc"\ncpu = "0.5"\n')
+    code, _out, err = run_init(capsys, "--from", str(source), "--image", "ghcr.io/acme/calc:1")
+    assert code == 2 and "line 6: [server] cpu (or CLOUD_RUN_CPU) -> spec.gcp.cpu" in err, err

@@ -254,7 +254,8 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
         McpDeploymentSpec.model_validate(spec)
     except ValidationError as error:
         first = error.errors()[0]
-        raise InitError(f"{where}: spec.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from error
+        field = "spec." + ".".join(str(p) for p in first["loc"])
+        raise InitError(f"{where}: {_source_of(field, text, where)}{field}: {first['msg']}") from error
     if secrets and with_secret:
         conversion.secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                              "metadata": {"name": secret_name, **({"namespace": namespace} if namespace else {})},
@@ -263,6 +264,16 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
         conversion.warnings.append(f"[secrets] became references to Secret {secret_name}; create it "
                                    "(or rerun with --with-secret to get a Secret manifest)")
     return conversion
+
+
+def _source_of(field: str, text: str, where: str) -> str:
+    """Where in deploy.toml (or which variable) a refused spec field came from, as a prefix for the message."""
+    origins = {f"spec.gcp.{field_name}": (table, key, variable) for variable, table, key, field_name, _, _ in GCP_SETTINGS}
+    origins.update({f"spec.azure.{field_name}": ("azure", key, variable) for variable, key, field_name, _ in AZURE_SETTINGS})
+    if field not in origins:
+        return ""
+    table, key, variable = origins[field]
+    return f"line {_line_of(text, table, key)}: [{table}] {key} (or {variable}) -> "
 
 
 def _azure(section: dict[str, Any], name: str, environ: Mapping[str, str], text: str, where: str) -> dict[str, Any]:
