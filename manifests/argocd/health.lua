@@ -2,6 +2,11 @@
 -- key "resource.customizations.health.mcp.deploy.dev_McpDeployment"). It reads the kstatus conditions
 -- the operator writes: a status about an older generation is still in progress.
 local hs = {status = "Progressing", message = "Waiting for the operator"}
+if obj.spec ~= nil and obj.spec.suspend == true then
+  hs.status = "Suspended"
+  hs.message = "spec.suspend is true: the operator observes only and makes no cloud writes"
+  return hs
+end
 if obj.status == nil then
   return hs
 end

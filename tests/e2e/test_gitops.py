@@ -128,3 +128,13 @@ def test_prometheus_metrics(cluster: Cluster, operator: OperatorProcess, namespa
     assert f'mcp_cloud_requests_total{{method="GET",outcome="client_error",{target}}}' not in found
     assert found.get('mcp_resources{state="Ready"}', 0) >= 1
     assert found.get('mcp_cloud_operation_seconds_count{kind="Rollout"}', 0) >= 1
+
+
+@pytest.mark.parametrize("status", [None, {"observedGeneration": 1, "conditions": [
+    {"type": "Stalled", "status": "True", "reason": "RevisionFailed", "message": "m"}]}])
+def test_argocd_reports_suspended_whenever_spec_suspend_is_true(status: dict[str, Any] | None) -> None:
+    """Before the operator has seen the change, and even over a Stalled verdict: suspension is the spec's word."""
+    obj: dict[str, Any] = {"metadata": {"name": "x", "generation": 2}, "spec": {"suspend": True}}
+    if status is not None:
+        obj["status"] = status
+    assert argocd_health(obj)[0] == "Suspended"
