@@ -200,3 +200,41 @@ def test_helm_cloudflare_values_reach_the_environment(helm_bin: str) -> None:
     documents = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
     assert documents["ConfigMap"]["data"]["CLOUDFLARE_ACCOUNT_ID"] == "0123456789abcdef0123456789abcdef"
     assert {"secretRef": {"name": "cf-token"}} in documents["Deployment"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+
+
+def _render(helm_bin: str, *values: str, kube_version: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([helm_bin, "template", "mcp", str(CHART), *(("--kube-version", KUBE_VERSION) if kube_version else ()),
+                           *values], capture_output=True, text=True, check=False)
+
+
+def test_helm_template_works_without_kube_version(helm_bin: str) -> None:
+    """Offline, helm assumes an old Kubernetes: the chart must not refuse to render for it (the CRD's CEL does that)."""
+    rendered = _render(helm_bin, kube_version=False)
+    assert rendered.returncode == 0, rendered.stderr
+    assert "kind: Deployment" in rendered.stdout
+
+
+@pytest.mark.parametrize(("value", "where"), [("replicas=two", "/replicas"), ("metrics.port=99999", "/metrics/port"),
+                                              ("azure.credentialMode=magic", "/azure/credentialMode"),
+                                              ("replicaz=2", "replicaz")])
+def test_values_schema_rejects_what_the_chart_cannot_use(helm_bin: str, value: str, where: str) -> None:
+    rendered = _render(helm_bin, "--set", value)
+    assert rendered.returncode != 0 and where in rendered.stderr, rendered.stderr
+
+
+def test_the_chart_ships_readiness_a_disruption_budget_metrics_and_aggregated_roles(helm_bin: str) -> None:
+    documents = [d for d in yaml.safe_load_all(_render(helm_bin, "--set", "metrics.serviceMonitor.enabled=true",
+                                                       "--set", "metrics.serviceMonitor.labels.release=prometheus").stdout) if d]
+    kinds = {(d["kind"], d["metadata"]["name"]): d for d in documents}
+    container = kinds[("Deployment", "mcp-mcp-operator")]["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert kinds[("PodDisruptionBudget", "mcp-mcp-operator")]["spec"]["minAvailable"] == 1
+    assert kinds[("Service", "mcp-mcp-operator-metrics")]["spec"]["ports"][0]["port"] == 9090
+    monitor = kinds[("ServiceMonitor", "mcp-mcp-operator")]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus" and monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    edit, view = kinds[("ClusterRole", "mcp-mcp-operator-edit")], kinds[("ClusterRole", "mcp-mcp-operator-view")]
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert "delete" in edit["rules"][0]["verbs"] and view["rules"][0]["verbs"] == ["get", "list", "watch"]
+    single = [d["kind"] for d in yaml.safe_load_all(_render(helm_bin, "--set", "replicas=1").stdout) if d]
+    assert "PodDisruptionBudget" not in single, "one replica: a budget of one would block every drain"
