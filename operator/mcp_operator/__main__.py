@@ -1,4 +1,4 @@
-"""Run the operator: ``mcp-operator [--namespace NS ...] [--liveness URL] [--peering NAME] [--verbose]``."""
+"""Run the operator: ``mcp-operator [--namespace NS ...] [--liveness URL] [--peering NAME] [--verbose] [--log-format F]``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ def main() -> None:
     parser.add_argument("--peering", default=os.environ.get("MCP_PEERING", ""),
                         help="kopf peering name for several replicas (needs kopf's peering CRDs); default standalone")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--log-format", choices=("plain", "full", "json"), default=os.environ.get("MCP_LOG_FORMAT") or "full",
+                        help="log lines as plain messages, full lines (time, logger, level), or JSON objects for a log "
+                             "collector (default: MCP_LOG_FORMAT, else full)")
     args = parser.parse_args()
     namespaces: list[str] = args.namespace or [n for n in os.environ.get("MCP_WATCH_NAMESPACES", "").split(",") if n.strip()]
     os.environ["MCP_WATCH_NAMESPACES"] = ",".join(namespaces)  # so that Settings.from_env() agrees with the flags
@@ -54,7 +57,8 @@ def main() -> None:
     if problem is not None:
         parser.exit(2, f"mcp-operator: invalid configuration: {problem}\n")
     metrics.record_build(registry.supported())
-    kopf.configure(verbose=args.verbose)
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()],
+                   log_refkey="object" if args.log_format == "json" else None)
     logging.getLogger("mcp_operator").info("mcp-operator starting (%s)", ", ".join(namespaces) or "all namespaces")
     scope = Scope(tuple(n.strip() for n in namespaces))
     asyncio.run(kopf.operator(

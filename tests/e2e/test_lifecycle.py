@@ -371,3 +371,27 @@ def test_dropped_connections_and_429_bursts_during_create_still_converge(cluster
     statuses = {r.status for r in simulator.requests if "calc-flaky" in r.path}
     assert {-1, 429} <= statuses, "the faults were really injected"
     assert operator.alive()
+
+
+def test_log_format_json_writes_one_json_object_a_line(cluster: Cluster, cloud: SimulatorThread, namespace: str,
+                                                        tmp_path: object) -> None:
+    """--log-format json (kopf's JSON formatter): every line a JSON object a log collector can parse, those about a
+    resource naming it."""
+    from pathlib import Path
+
+    from localcluster.operator import operator_environment
+
+    log = Path(str(tmp_path)) / "operator.log"
+    process = OperatorProcess(operator_environment(cluster, cloud.operator_environment()), log,
+                              ("--namespace", namespace, "--log-format", "json")).start()
+    try:
+        process.wait_started()
+        mcpd = Mcpd(cluster, namespace, "calc-json")
+        mcpd.apply(manifest("calc-json"))
+        mcpd.wait_ready(60)
+    finally:
+        process.stop()
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # fails on any line that is not JSON
+    assert all("message" in r for r in records) and len(records) > 3
+    assert any((r.get("object") or {}).get("name") == "calc-json" for r in records), "records about it name it"

@@ -228,6 +228,7 @@ def test_the_chart_ships_readiness_a_disruption_budget_metrics_and_aggregated_ro
     kinds = {(d["kind"], d["metadata"]["name"]): d for d in documents}
     container = kinds[("Deployment", "mcp-mcp-operator")]["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["args"][-2:] == ["--log-format", "full"]
     assert kinds[("PodDisruptionBudget", "mcp-mcp-operator")]["spec"]["minAvailable"] == 1
     assert kinds[("Service", "mcp-mcp-operator-metrics")]["spec"]["ports"][0]["port"] == 9090
     monitor = kinds[("ServiceMonitor", "mcp-mcp-operator")]
