@@ -144,6 +144,11 @@ class Kube:
     async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._request("GET", _object_path(namespace, name))
 
+    async def names(self, namespace: str) -> list[str]:
+        """The McpDeployments of a namespace, by name."""
+        found = await self._request("GET", _object_path(namespace, "").rstrip("/")) or {}
+        return sorted(str(item["metadata"]["name"]) for item in found.get("items", []))
+
     async def delete(self, namespace: str, name: str) -> None:
         if await self._request("DELETE", _object_path(namespace, name)) is None:
             raise KubeError(404, "NotFound", f"mcpdeployment {namespace}/{name} not found")

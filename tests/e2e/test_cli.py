@@ -16,6 +16,7 @@ from armsim.testing import SimulatorThread
 from localcluster import Cluster
 from localcluster.operator import OperatorProcess, operator_environment
 from tests.e2e.conftest import Mcpd, cloud_revisions
+from tests.e2e.conftest import manifest as mcpd_manifest
 
 pytestmark = pytest.mark.e2e
 PLUGIN = str(Path(sys.executable).with_name("kubectl-mcp"))
@@ -165,3 +166,16 @@ def test_logs_use_the_resources_own_credentials_and_fail_in_one_line(cluster: Cl
     missing = logs_with_a_wrong_own_identity()
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert f"Secret {namespace}/team-identity not found" in missing.stderr and "spec.credentials.secretRef" in missing.stderr
+
+
+def test_kubectl_completes_the_plugin_through_kubectl_complete_mcp(cluster: Cluster, cloud: SimulatorThread,
+                                                                   operator: OperatorProcess, namespace: str) -> None:
+    """kubectl's own plugin completion (1.26+): `kubectl mcp <TAB>` runs kubectl_complete-mcp from PATH."""
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(mcpd_manifest("calc-complete")))
+    env = {**os.environ, "PATH": f"{Path(PLUGIN).parent}{os.pathsep}{os.environ['PATH']}"}
+    run = [cluster.kubectl_path, "__complete", "mcp"]  # the plugin's own flags follow "mcp"
+    commands = subprocess.run([*run, "ro"], capture_output=True, text=True, env=env, check=True).stdout
+    assert commands.splitlines()[0] == "rollback", commands
+    names = subprocess.run([*run, "history", "-n", namespace, "--kubeconfig", str(cluster.kubeconfig), ""],
+                           capture_output=True, text=True, env=env, check=True).stdout
+    assert "calc-complete" in names.splitlines(), names

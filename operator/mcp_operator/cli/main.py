@@ -351,6 +351,15 @@ async def cmd_destroy(args: argparse.Namespace) -> int:
 
 # ----- argument parsing ------------------------------------------------------------------------------
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mcp-operator")
+    except PackageNotFoundError:  # a source tree that was not installed
+        return "unknown"
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="path to the kubeconfig file")
@@ -365,6 +374,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="kubectl mcp", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
                                    description="Deploy MCP servers with McpDeployment resources: the cargo pmcp deploy "
                                                "workflow, Kubernetes-native.", epilog=EXAMPLES)
+    root.add_argument("--version", action="version", version=f"kubectl-mcp {_version()}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = commands.add_parser("init", parents=[common], help="convert .pmcp/deploy.toml (or flags) to an McpDeployment",
@@ -407,6 +417,9 @@ def parser() -> argparse.ArgumentParser:
     push.add_argument("--main", help="the main module (default: left to the target: its only .mjs, or shim.mjs)")
     push.add_argument("--ca-file", help="a CA bundle for a registry behind a private CA")
     push.add_argument("--plain-http", action="store_true", help="talk HTTP to the registry (a local test registry)")
+    completion = commands.add_parser("completion", help="print a shell completion script (kubectl mcp <TAB> needs none: "
+                                                         "kubectl runs kubectl_complete-mcp)")
+    completion.add_argument("shell", choices=("bash", "zsh"))
     return root
 
 
@@ -427,13 +440,25 @@ def cmd_bundle_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from . import completion
+
+    print(completion.script(args.shell), end="")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int | Awaitable[int]]] = {
     "init": cmd_init, "deploy": cmd_deploy, "outputs": cmd_outputs, "history": cmd_history, "rollback": cmd_rollback,
-    "logs": cmd_logs, "destroy": cmd_destroy, "bundle": cmd_bundle_push,
+    "logs": cmd_logs, "destroy": cmd_destroy, "bundle": cmd_bundle_push, "completion": cmd_completion,
 }
 
 
 def main(argv: list[str] | None = None) -> None:
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["__complete"]:  # the shell asks what may come next (see cli/completion.py)
+        from . import completion
+
+        sys.exit(completion.complete(parser(), words[1:]))
     args = parser().parse_args(argv)
     for name in ("kubeconfig", "context", "namespace"):
         if not hasattr(args, name):
