@@ -114,7 +114,7 @@ def mcpdeployment_names(namespace: str | None, kubeconfig: str | None = None) ->
 
     try:
         return asyncio.run(asyncio.wait_for(read(), timeout=3))
-    except Exception:
+    except Exception:  # completion offers nothing rather than break the shell
         return []
 
 
