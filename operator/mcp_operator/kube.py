@@ -153,12 +153,16 @@ class Kube:
         if await self._request("DELETE", _object_path(namespace, name)) is None:
             raise KubeError(404, "NotFound", f"mcpdeployment {namespace}/{name} not found")
 
-    async def server_side_apply(self, namespace: str, document: dict[str, Any], manager: str) -> None:
-        """Server-side apply of an McpDeployment or a Secret, taking ownership of conflicting fields."""
+    async def server_side_apply(self, namespace: str, document: dict[str, Any], manager: str, force: bool = False) -> None:
+        """Server-side apply of an McpDeployment or a Secret. Fields another manager owns (Argo CD, Flux, kubectl) are a
+        409 conflict unless ``force``, as with kubectl apply --server-side."""
         kind = "secrets" if document.get("kind") == "Secret" else PLURAL
         # JSON is YAML: the apply content type takes either.
-        await self._request("PATCH", _object_path(namespace, document["metadata"]["name"], kind), document, APPLY_PATCH,
-                            params={"fieldManager": manager, "force": "true"})
+        applied = await self._request("PATCH", _object_path(namespace, document["metadata"]["name"], kind), document,
+                                      APPLY_PATCH, params={"fieldManager": manager, **({"force": "true"} if force else {})})
+        if applied is None:
+            raise KubeError(404, "NotFound", f'namespace "{namespace}" does not exist (create it, or set '
+                                             "metadata.namespace / -n to one that does)")
 
     async def protect_secret(self, namespace: str, name: str, finalizer: str, protect: bool) -> None:
         """Adds (or removes) a finalizer on a Secret; a strategic merge leaves other finalizers as they are."""

@@ -179,3 +179,40 @@ def test_kubectl_completes_the_plugin_through_kubectl_complete_mcp(cluster: Clus
     names = subprocess.run([*run, "history", "-n", namespace, "--kubeconfig", str(cluster.kubeconfig), ""],
                            capture_output=True, text=True, env=env, check=True).stdout
     assert "calc-complete" in names.splitlines(), names
+
+
+def test_deploy_applies_each_mcpdeployment_in_its_namespace_follows_all_and_fails_if_one_does(
+        cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess, namespace: str, tmp_path: Path) -> None:
+    other = f"{namespace}-b"  # watched too: the module's operator watches the prefix
+    cluster.kubectl("create", "namespace", other)
+    cloud.call(cloud.simulator.fail_revisions, "calc:cli-broken", "exec format error")
+    good, bad = mcpd_manifest("calc-multi-a"), mcpd_manifest("calc-multi-b", image="ghcr.io/acme/calc:cli-broken")
+    good["metadata"]["namespace"], bad["metadata"]["namespace"] = namespace, other
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump_all([good, bad]))
+    deployed = mcp(cluster, cloud, "deploy", "-f", str(tmp_path / "two.yaml"), "--wait", "--timeout", "90s")
+    assert deployed.returncode == 1, deployed.stdout + deployed.stderr
+    assert "mcpdeployment/calc-multi-a is Ready" in deployed.stdout, "followed in its own namespace, not the context's"
+    assert "mcpdeployment/calc-multi-b is Stalled" in deployed.stderr and "exec format error" in deployed.stderr
+
+    missing = mcpd_manifest("calc-nowhere")
+    missing["metadata"]["namespace"] = "no-such-namespace"
+    (tmp_path / "missing.yaml").write_text(yaml.safe_dump(missing))
+    refused = mcp(cluster, cloud, "deploy", "-f", str(tmp_path / "missing.yaml"))
+    assert refused.returncode == 2 and 'namespace "no-such-namespace" does not exist' in refused.stderr
+    assert "serverside-applied" not in refused.stdout
+
+
+def test_deploy_does_not_take_fields_another_manager_owns_unless_forced(cluster: Cluster, cloud: SimulatorThread,
+                                                                         operator: OperatorProcess, namespace: str,
+                                                                         tmp_path: Path) -> None:
+    body = mcpd_manifest("calc-owned")
+    body["metadata"]["namespace"] = namespace
+    cluster.kubectl("apply", "--server-side", "--field-manager=argocd-controller", "-f", "-", input=json.dumps(body))
+    body["spec"]["server"]["image"] = "ghcr.io/acme/calc:2"
+    (tmp_path / "owned.yaml").write_text(yaml.safe_dump(body))
+    conflict = mcp(cluster, cloud, "deploy", "-f", str(tmp_path / "owned.yaml"))
+    assert conflict.returncode == 1 and "--force-conflicts" in conflict.stderr and "Traceback" not in conflict.stderr
+    forced = mcp(cluster, cloud, "deploy", "-f", str(tmp_path / "owned.yaml"), "--force-conflicts")
+    assert forced.returncode == 0, forced.stderr
+    image = cluster.kubectl("get", "mcpd", "calc-owned", "-n", namespace, "-o", "jsonpath={.spec.server.image}").stdout
+    assert image == "ghcr.io/acme/calc:2"

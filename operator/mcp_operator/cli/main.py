@@ -76,11 +76,11 @@ class Cluster:
     async def __aexit__(self, *_: object) -> None:
         await self.kube.close()
 
-    async def get(self, name: str) -> dict[str, Any] | None:
+    async def get(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         try:
-            return await self.kube.get(self.namespace, name)
+            return await self.kube.get(namespace or self.namespace, name)
         except KubeError as error:
-            raise CliError(f"reading {KIND} {self.namespace}/{name} failed: {error.message}") from error
+            raise CliError(f"reading {KIND} {namespace or self.namespace}/{name} failed: {error.message}") from error
 
     async def require(self, name: str) -> dict[str, Any]:
         found = await self.get(name)
@@ -88,17 +88,23 @@ class Cluster:
             raise CliError(f'mcpdeployment "{name}" not found in namespace "{self.namespace}"')
         return found
 
-    async def apply(self, document: dict[str, Any]) -> str:
-        """Server-side apply of one manifest; returns `kind/name`."""
+    async def apply(self, document: dict[str, Any], force: bool = False) -> str:
+        """Server-side apply of one manifest, in its own namespace (else -n, else the context's); returns `kind/name`."""
         if document.get("kind") not in (KIND, "Secret"):
             raise CliError(f"{document.get('kind')} is not something kubectl mcp deploys (McpDeployment or Secret)", 2)
         metadata = document.setdefault("metadata", {})
+        if not metadata.get("name"):
+            raise CliError(f"a {document.get('kind')} in the file has no metadata.name", 2)
         namespace = metadata.setdefault("namespace", self.namespace)
         try:
-            await self.kube.server_side_apply(namespace, document, FIELD_MANAGER)
+            await self.kube.server_side_apply(namespace, document, FIELD_MANAGER, force)
         except KubeError as error:
-            raise CliError(f"applying {document.get('kind')} {namespace}/{metadata['name']} was refused: {error.message}",
-                           2 if error.status in (400, 422) else 1) from error
+            if error.status == 409:
+                raise CliError(f"applying {document.get('kind')} {namespace}/{metadata['name']} conflicts with another "
+                               f"manager of its fields: {error.message}. Change it where it is managed (Argo CD, Flux), or "
+                               "rerun with --force-conflicts to take those fields over") from error
+            raise CliError(f"applying {document.get('kind')} {namespace}/{metadata['name']}: {error.message}",
+                           2 if error.status in (400, 404, 422) else 1) from error
         return f"{str(document['kind']).lower()}/{metadata['name']}"
 
 
@@ -140,11 +146,11 @@ def progress_line(body: dict[str, Any]) -> str:
             f"serving={status.get('servingRevision') or '-'} | " + ("; ".join(active) or "waiting for the operator"))
 
 
-async def follow(cluster: Cluster, name: str, limit: float, gone_ok: bool = False) -> int:
+async def follow(cluster: Cluster, name: str, limit: float, gone_ok: bool = False, namespace: str | None = None) -> int:
     """Prints progress until Ready (0), Stalled (1), deletion when ``gone_ok`` (0) or the timeout (1)."""
     deadline, last = time.monotonic() + limit, ""
     while True:
-        body = await cluster.get(name)
+        body = await cluster.get(name, namespace)
         if body is None:
             if gone_ok:
                 print(f"mcpdeployment/{name} deleted")
@@ -152,7 +158,7 @@ async def follow(cluster: Cluster, name: str, limit: float, gone_ok: bool = Fals
             raise CliError(f"mcpdeployment/{name} disappeared")
         line = progress_line(body)
         if line != last:
-            print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+            print(f"{time.strftime('%H:%M:%S')} {name}: {line}", flush=True)
             last = line
         result = None if gone_ok else outcome(body)
         if result == "ready":
@@ -208,13 +214,17 @@ async def cmd_deploy(args: argparse.Namespace) -> int:
     documents = _load_manifests(args.filename)
     async with Cluster(args) as cluster:
         for document in sorted(documents, key=lambda d: d.get("kind") == KIND):  # Secrets first
-            print(f"{await cluster.apply(document)} serverside-applied")
-        name = next(d for d in documents if d.get("kind") == KIND)["metadata"]["name"]
+            print(f"{await cluster.apply(document, args.force_conflicts)} serverside-applied")
+        applied = [(d["metadata"]["name"], d["metadata"]["namespace"]) for d in documents if d.get("kind") == KIND]
         if not args.wait:
-            body = await cluster.require(name)
-            print(progress_line(body))
+            for name, namespace in applied:
+                body = await cluster.get(name, namespace)
+                print(f"mcpdeployment/{name}: {progress_line(body) if body else 'not found'}")
             return 0
-        return await follow(cluster, name, args.timeout)
+        # Every McpDeployment of the file is followed; the command fails if any of them does.
+        results = await asyncio.gather(*(follow(cluster, name, args.timeout, namespace=namespace)
+                                         for name, namespace in applied))
+        return max(results)
 
 
 async def cmd_outputs(args: argparse.Namespace) -> int:
@@ -391,7 +401,10 @@ def parser() -> argparse.ArgumentParser:
         init.add_argument(flag, help=f"[{table}] {key} (without --from)")
 
     deploy = commands.add_parser("deploy", parents=[common, waiting], help="server-side apply a manifest and follow it")
-    deploy.add_argument("-f", "--filename", required=True, help="manifest file (or - for stdin)")
+    deploy.add_argument("-f", "--filename", required=True, help="manifest file (or - for stdin); every McpDeployment in it "
+                                                                 "is applied in its own namespace and followed")
+    deploy.add_argument("--force-conflicts", action="store_true",
+                        help="take over fields another manager owns (Argo CD, Flux), as kubectl apply --server-side does")
     for name, text in (("outputs", "URL, FQDN, serving revision and where the target placed the server"),
                        ("history", "the revision history")):
         sub = commands.add_parser(name, parents=[common, output], help=text)
