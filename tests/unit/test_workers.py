@@ -155,3 +155,15 @@ def test_a_rollback_to_a_bundle_revision_restores_the_artifact_and_clears_the_im
     number, patch = rollback_patch(body, None)
     assert number == 1 and patch["server"]["artifact"] == {"oci": OCI} and patch["server"]["image"] is None
     assert patch["cloudflare"]["compatibilityDate"] == "2025-09-01"
+
+
+def test_a_rollback_after_a_failed_rollout_returns_to_the_revision_that_kept_serving() -> None:
+    """As kubectl rollout undo: the revision before the current spec's (3, failed) is 2, which still serves; not 1."""
+    spec = McpDeploymentSpec.model_validate({"target": {"type": "cloudflare-workers"}, "server": {"artifact": {"oci": OCI}}})
+    snapshot = resolve(spec, "calc", "team", CONNECTOR).snapshot.model_dump(by_alias=True, exclude_none=True, mode="json")
+    records = [{"number": n, "name": f"v{n}", "image": OCI, "createdAt": "t", "state": state, "hash": f"h{n}",
+                "snapshot": snapshot} for n, state in ((1, "Ready"), (2, "Ready"), (3, "Failed"))]
+    status = McpDeploymentStatus.model_validate({"revisions": records, "servingRevision": "v2", "latestRevision": "v3"})
+    number, _patch = rollback_patch({"metadata": {"name": "calc"}, "spec": {},
+                                     "status": status.model_dump(by_alias=True, exclude_none=True)}, None)
+    assert number == 2

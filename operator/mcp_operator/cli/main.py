@@ -263,14 +263,15 @@ async def cmd_history(args: argparse.Namespace) -> int:
 
 
 def rollback_patch(body: dict[str, Any], to_revision: int | None) -> tuple[int, dict[str, Any]]:
-    """The spec merge patch that restores a revision (default: the one before the serving revision)."""
+    """The spec merge patch that restores a revision. Default, as `kubectl rollout undo`: the newest healthy revision
+    before the current spec's revision (after a failed rollout, the one that kept serving)."""
     status = McpDeploymentStatus.model_validate(body.get("status") or {})
     numbers = [r.number for r in status.revisions]
     if not status.revisions:
         raise CliError(f"mcpdeployment/{body['metadata']['name']} has no revision history to roll back to")
-    serving = next((r for r in status.revisions if r.name == status.serving_revision), None)
     if to_revision is None:
-        current = serving.number if serving else status.revisions[-1].number
+        of_spec = next((r for r in status.revisions if status.latest_revision and r.name == status.latest_revision), None)
+        current = (of_spec or status.revisions[-1]).number
         earlier = [r for r in status.revisions if r.number < current and r.state not in ("Failed", "Gone", "Pending")]
         if not earlier:
             raise CliError(f"no earlier revision to roll back to from revision {current} (history: {numbers})")
