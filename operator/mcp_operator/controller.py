@@ -155,6 +155,9 @@ class Controller:
         stamp = planning.now_iso()
 
         async def stalled(reason: str, message: str, requeue: float | None) -> PassResult:
+            if not planning.stalled_for(status, reason):  # every kind of stall is a Warning, once, not every pass
+                emit("Warning", reason, message)
+            log.info("%s/%s: stalled (%s): %s", namespace, name, reason, message)
             status.observed_generation = generation
             planning.conditions_for(status, "stalled", reason, message, generation, stamp)
             await self._save(uid, namespace, name, status)
@@ -177,7 +180,6 @@ class Controller:
             return await stalled("SecretNotFound", f"{missing}: create it, or fix the reference in the spec",
                                  min(10.0, self.settings.drift_interval))
         except TerminalError as error:
-            emit("Warning", error.reason, error.message)
             return await stalled(error.reason, error.message, self.settings.drift_interval)
         except TransientError as error:
             attempts = self.failures[uid] = self.failures.get(uid, 0) + 1

@@ -38,6 +38,8 @@ def test_create_becomes_ready_with_fqdn_url_and_events(cluster: Cluster, cloud: 
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions["Reconciling"][0] == "False" and conditions["Stalled"][0] == "False"
     assert conditions["InsecureIngress"] == ("True", "AnyOriginWithoutAuth")
+    wide = cluster.kubectl("get", "mcpd", "calc-create", "-n", namespace, "-o", "wide").stdout
+    assert "MESSAGE" in wide.splitlines()[0] and "serves 100% of traffic" in wide, wide
     assert sorted(status["createdInfrastructure"]) == ["managedEnvironment/calc-create-env", "resourceGroup/calc-create-rg"]
     app = cloud.call(lambda: cloud.simulator.world.app(cloud.info["subscriptionId"], "calc-create-rg", "calc-create"))
     config = app.body["properties"]["configuration"]
@@ -323,6 +325,8 @@ def test_missing_secret_stalls_with_a_message_naming_it(cluster: Cluster, cloud:
         {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]}))
     stalled = wait_until(lambda: mcpd.condition("Stalled").get("status") == "True" and mcpd.condition("Stalled"), 20, "Stalled")
     assert stalled["reason"] == "SecretNotFound" and f"{namespace}/absent" in stalled["message"]
+    warned = mcpd.wait_events("SecretNotFound")  # every kind of stall is a Warning Event, once
+    assert warned[0]["type"] == "Warning" and len(warned) == 1 and f"{namespace}/absent" in warned[0]["message"]
     cluster.kubectl("create", "secret", "generic", "-n", namespace, "absent", "--from-literal=k=v")
     mcpd.wait_ready(60)
 
@@ -340,6 +344,7 @@ def test_unsupported_target_is_stalled_with_a_clear_message(cluster: Cluster, op
     mcpd.apply(body)
     stalled = wait_until(lambda: mcpd.condition("Stalled").get("status") == "True" and mcpd.condition("Stalled"), 20, "Stalled")
     assert stalled["reason"] == "TargetNotSupported" and unsupported[0] in stalled["message"]
+    assert mcpd.wait_events("TargetNotSupported")[0]["type"] == "Warning"
 
 
 def test_suspended_resource_makes_no_writes(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,

@@ -43,6 +43,8 @@ PRINTER_COLUMNS = [
     {"name": "Traffic", "type": "string", "jsonPath": ".status.trafficSummary"},
     {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    # kubectl get -o wide: why it is in that state, in the operator's words (ASO's MESSAGE column).
+    {"name": "Message", "type": "string", "priority": 1, "jsonPath": ".status.conditions[?(@.type==\"Ready\")].message"},
 ]
 
 

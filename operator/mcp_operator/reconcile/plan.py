@@ -446,7 +446,7 @@ def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: 
     message = f"{_named(candidate)} failed the MCP check: {check.message}{still}"
     conditions_for(nxt, "stalled", reason, message, generation, stamp)
     result.requeue_after = context.drift_interval
-    if not _stalled_for(status, reason):
+    if not stalled_for(status, reason):
         result.events.append(("Warning", reason, message))
     return result
 
@@ -511,7 +511,7 @@ def _largest_share(observed: Observed, besides: ObservedRevision | None = None) 
     return max((r for r in observed.revisions if r.percent > 0 and r is not besides), key=lambda r: r.percent, default=None)
 
 
-def _stalled_for(status: McpDeploymentStatus, reason: str) -> bool:
+def stalled_for(status: McpDeploymentStatus, reason: str) -> bool:
     """Whether the resource already was Stalled for this reason (its Warning was given then, not to repeat)."""
     return any(c.type == STALLED and c.status == "True" and c.reason == reason for c in status.conditions)
 
@@ -530,7 +530,7 @@ def _refuse(nxt: McpDeploymentStatus, status: McpDeploymentStatus, reason: str, 
     nxt.pending = None
     conditions_for(nxt, "stalled", reason, message, generation, stamp)
     result = Plan(nxt, requeue_after=drift_interval)
-    if not _stalled_for(status, reason):
+    if not stalled_for(status, reason):
         result.events.append(("Warning", reason, message))
     return result
 
