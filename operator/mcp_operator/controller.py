@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import metrics
-from .api.models import McpCheck, McpDeploymentSpec, McpDeploymentStatus, target_status
+from .api.models import RECONCILE_REQUESTED_AT, McpCheck, McpDeploymentSpec, McpDeploymentStatus, target_status
 from .concurrency import PassSlots
 from .contract import Connector, Credentials, Deletion, Target, TerminalError, TransientError
 from .kube import Kube, SecretMissing
@@ -153,6 +153,9 @@ class Controller:
         generation = int(meta.get("generation", 0))
         status = self.known_status(body)
         stamp = planning.now_iso()
+        requested = (meta.get("annotations") or {}).get(RECONCILE_REQUESTED_AT)
+        if requested is not None:  # this pass answers it (Flux's lastHandledReconcileAt)
+            status.last_handled_reconcile_at = requested
 
         async def stalled(reason: str, message: str, requeue: float | None) -> PassResult:
             if not planning.stalled_for(status, reason):  # every kind of stall is a Warning, once, not every pass

@@ -11,7 +11,7 @@ from typing import Any
 import kopf
 
 from . import metrics
-from .api.models import GROUP, PLURAL, VERSION
+from .api.models import GROUP, PLURAL, RECONCILE_REQUESTED_AT, VERSION
 from .contract import TerminalError
 from .controller import CREDENTIALS_FINALIZER, Controller
 from .kube import Kube, decode_secret_data, session_for
@@ -119,6 +119,7 @@ async def reconcile_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kop
         async with controller.passes.place():  # the snapshot is taken once it is this resource's turn
             memo.wake.clear()
             memo.seen_generation = body["metadata"].get("generation")
+            memo.seen_request = _requested_at(body)
             outcome = await controller.reconcile(_snapshot(body), _emitter(body))
         waits = [asyncio.ensure_future(memo.wake.wait()), asyncio.ensure_future(stopped.wait())]
         try:
@@ -130,9 +131,15 @@ async def reconcile_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kop
 
 @kopf.on.event(GROUP, VERSION, PLURAL, when=served)
 async def wake_on_spec_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A new spec, or a new value of the reconcile-requested-at annotation (a pass now, not at the next drift check)."""
     wake = getattr(memo, "wake", None)
-    if wake is not None and body["metadata"].get("generation") != getattr(memo, "seen_generation", None):
+    if wake is not None and (body["metadata"].get("generation") != getattr(memo, "seen_generation", None)
+                             or _requested_at(body) != getattr(memo, "seen_request", None)):
         wake.set()
+
+
+def _requested_at(body: kopf.Body) -> str | None:
+    return (body["metadata"].get("annotations") or {}).get(RECONCILE_REQUESTED_AT)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, backoff=2.0, when=served)

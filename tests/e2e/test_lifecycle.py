@@ -400,3 +400,34 @@ def test_log_format_json_writes_one_json_object_a_line(cluster: Cluster, cloud: 
     records = [json.loads(line) for line in lines]  # fails on any line that is not JSON
     assert all("message" in r for r in records) and len(records) > 3
     assert any((r.get("object") or {}).get("name") == "calc-json" for r in records), "records about it name it"
+
+
+def test_the_reconcile_requested_at_annotation_asks_for_a_pass_now(cluster: Cluster, cloud: SimulatorThread,
+                                                                   namespace: str, tmp_path: object) -> None:
+    """Drift is looked for every 300 s here; setting the annotation (as Flux's requestedAt) makes a pass at once."""
+    from pathlib import Path
+
+    from localcluster.operator import operator_environment
+
+    log = Path(str(tmp_path)) / "operator.log"
+    process = OperatorProcess(operator_environment(cluster, cloud.operator_environment(), MCP_DRIFT_INTERVAL="300"), log,
+                              ("--namespace", namespace)).start()
+    try:
+        process.wait_started()
+        mcpd = Mcpd(cluster, namespace, "calc-poke")
+        mcpd.apply(manifest("calc-poke"))
+        mcpd.wait_ready(60)
+        world, sub = cloud.simulator.world, cloud.info["subscriptionId"]
+
+        def tamper() -> None:
+            app = world.app(sub, "calc-poke-rg", "calc-poke")
+            app.body["properties"]["configuration"]["ingress"]["corsPolicy"]["allowedOrigins"] = ["https://evil.example"]
+        cloud.call(tamper)
+        time.sleep(2)
+        assert not [e for e in mcpd.events() if e["reason"] == "DriftCorrected"], "no pass before the next drift check"
+        cluster.kubectl("annotate", "mcpd", "calc-poke", "-n", namespace,
+                        "mcp.deploy.dev/reconcile-requested-at=2026-12-06T10:00:00Z")
+        wait_until(lambda: mcpd.status().get("lastHandledReconcileAt") == "2026-12-06T10:00:00Z", 20, "the pass")
+        assert mcpd.wait_events("DriftCorrected", timeout=20)
+    finally:
+        process.stop()

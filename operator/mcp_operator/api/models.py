@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
+RECONCILE_REQUESTED_AT = "mcp.deploy.dev/reconcile-requested-at"  # Flux's requestedAt, for a pass now
 GROUP = "mcp.deploy.dev"
 VERSION = "v1alpha1"
 KIND = "McpDeployment"
@@ -607,6 +608,9 @@ class McpDeploymentStatus(ApiModel):
     model_config = ConfigDict(extra="ignore")
 
     observed_generation: int | None = Field(default=None, description="The metadata.generation last reconciled.")
+    last_handled_reconcile_at: str | None = Field(default=None, description="The value of the annotation "
+                                                  "mcp.deploy.dev/reconcile-requested-at that the last pass answered (set "
+                                                  "the annotation to any new value, e.g. a time, to ask for a pass now).")
     fqdn: str | None = Field(default=None, description="Fully qualified domain name the server answers on.")
     url: str | None = Field(default=None, description="The MCP endpoint: https://<fqdn>/.")
     traffic: list[TrafficTarget] = Field(default_factory=list, description="How traffic is split now, by revision.")
