@@ -18,7 +18,7 @@ import kopf
 from pydantic import BaseModel
 
 from . import metrics
-from .api.models import GROUP, PLURAL, VERSION, McpDeploymentStatus
+from .api.models import GROUP, KIND, PLURAL, VERSION, McpDeploymentStatus
 from .kubeconfig import Login, login
 from .settings import proxies_configured
 
@@ -143,6 +143,12 @@ class Kube:
 
     async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._request("GET", _object_path(namespace, name))
+
+    async def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The Events about one McpDeployment."""
+        found = await self._request("GET", f"/api/v1/namespaces/{quote(namespace)}/events",
+                                    params={"fieldSelector": f"involvedObject.name={name},involvedObject.kind={KIND}"}) or {}
+        return list(found.get("items", []))
 
     async def names(self, namespace: str) -> list[str]:
         """The McpDeployments of a namespace, by name."""

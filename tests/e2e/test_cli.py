@@ -15,7 +15,7 @@ import yaml
 from armsim.testing import SimulatorThread
 from localcluster import Cluster
 from localcluster.operator import OperatorProcess, operator_environment
-from tests.e2e.conftest import Mcpd, cloud_revisions
+from tests.e2e.conftest import Mcpd, cloud_revisions, wait_until
 from tests.e2e.conftest import manifest as mcpd_manifest
 
 pytestmark = pytest.mark.e2e
@@ -216,3 +216,30 @@ def test_deploy_does_not_take_fields_another_manager_owns_unless_forced(cluster:
     assert forced.returncode == 0, forced.stderr
     image = cluster.kubectl("get", "mcpd", "calc-owned", "-n", namespace, "-o", "jsonpath={.spec.server.image}").stdout
     assert image == "ghcr.io/acme/calc:2"
+
+
+def test_status_answers_why_and_history_stays_aligned_with_digest_images(cluster: Cluster, cloud: SimulatorThread,
+                                                                        operator: OperatorProcess, namespace: str) -> None:
+    digest = "ghcr.io/acme/calc@sha256:" + "e" * 64
+    mcpd = Mcpd(cluster, namespace, "calc-why")
+    mcpd.apply(mcpd_manifest("calc-why", image=digest))
+    mcpd.wait_ready(60)
+    cloud.call(cloud.simulator.fail_revisions, "calc:why-broken", "exec format error")
+    mcpd.apply(mcpd_manifest("calc-why", image="ghcr.io/acme/calc:why-broken"))
+    wait_until(lambda: mcpd.condition("Stalled").get("status") == "True", 30, "Stalled")
+    mcpd.wait_events("RevisionFailed")
+
+    shown = mcp(cluster, cloud, "status", "calc-why", "-n", namespace)
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    for section in ("Conditions:", "Traffic:", "Revisions:", "Events:"):
+        assert section in text
+    assert "RevisionFailed" in text and "exec format error" in text, "the why: the condition and the Event"
+    assert "100%" in text.split("Traffic:")[1].split("Revisions:")[0], "what still serves"
+    data = json.loads(mcp(cluster, cloud, "status", "calc-why", "-n", namespace, "-o", "json").stdout)
+    assert {e["reason"] for e in data["events"]} >= {"RevisionFailed"} and len(data["revisions"]) == 2
+
+    history = mcp(cluster, cloud, "history", "calc-why", "-n", namespace).stdout.splitlines()
+    starts = {line.index(word) for line, word in ((history[0], "STATE"), (history[1], "Ready"), (history[2], "Failed"))}
+    assert len(starts) == 1, "the STATE column starts at one place in every row, whatever the image's length:\n" + "\n".join(
+        history)

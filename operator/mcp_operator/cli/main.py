@@ -30,6 +30,7 @@ EXAMPLES = """examples:
   kubectl mcp deploy -f calc.yaml --wait --timeout 10m
   kubectl mcp outputs calc -o json
   kubectl mcp history calc
+  kubectl mcp status calc                        # conditions, traffic, revisions, last Events: the "why" screen
   kubectl mcp rollback calc                      # to the previous revision, like kubectl rollout undo
   kubectl mcp rollback calc --to-revision 3 --wait
   kubectl mcp logs calc --follow --tail 50
@@ -243,22 +244,67 @@ def _label(key: str) -> str:
     return {"url": "URL", "fqdn": "FQDN"}.get(key) or re.sub(r"([A-Z])", r" \1", key).lower().capitalize()
 
 
+def columns(header: list[str], rows: list[list[str]]) -> str:
+    """A table whose columns are as wide as their widest cell (digests and long names stay aligned), as kubectl's."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("   ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                     for row in [header, *rows])
+
+
+def history_rows(status: dict[str, Any]) -> list[list[str]]:
+    serving = status.get("servingRevision")
+    return [[str(r["number"]) + ("*" if r["name"] == serving else ""), r["name"], r["image"], r["state"],
+             f"{r.get('trafficWeight', 0)}%", r["createdAt"]] for r in status.get("revisions", [])]
+
+
+HISTORY_HEADER = ["REVISION", "NAME", "IMAGE", "STATE", "TRAFFIC", "CREATED"]
+
+
 async def cmd_history(args: argparse.Namespace) -> int:
     async with Cluster(args) as cluster:
         body = await cluster.require(args.name)
     status = body.get("status", {})
     revisions = status.get("revisions", [])
-    serving = status.get("servingRevision")
 
     def table() -> str:
-        rows = [f"{'REVISION':<9}{'NAME':<44}{'IMAGE':<44}{'STATE':<13}{'TRAFFIC':<8}CREATED"]
-        for r in revisions:
-            mark = "*" if r["name"] == serving else " "
-            rows.append(f"{str(r['number']) + mark:<9}{r['name']:<44}{r['image']:<44}{r['state']:<13}"
-                        f"{str(r.get('trafficWeight', 0)) + '%':<8}{r['createdAt']}")
-        return "\n".join(rows) if revisions else f"mcpdeployment/{args.name} has no revisions yet"
+        return columns(HISTORY_HEADER, history_rows(status)) if revisions else f"mcpdeployment/{args.name} has no revisions yet"
 
     emit(revisions, args.output, table)
+    return 0
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    """The one screen that answers "why": conditions, traffic, revisions and the last Events."""
+    async with Cluster(args) as cluster:
+        body = await cluster.require(args.name)
+        events = await cluster.kube.events(cluster.namespace, args.name)
+    status = body.get("status", {})
+    recent = sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))[-10:]
+    data = {"name": args.name, "namespace": body["metadata"].get("namespace"), "target": body["spec"]["target"]["type"],
+            "url": status.get("url"), "generation": body["metadata"].get("generation"),
+            "observedGeneration": status.get("observedGeneration"), "conditions": status.get("conditions", []),
+            "traffic": status.get("traffic", []), "revisions": status.get("revisions", []),
+            "events": [{"type": e.get("type"), "reason": e.get("reason"), "message": e.get("message"),
+                        "count": e.get("count", 1), "last": e.get("lastTimestamp") or e.get("eventTime")} for e in recent]}
+
+    def table() -> str:
+        observed = data["observedGeneration"] if data["observedGeneration"] is not None else "-"
+        lines = [f"Name:        {data['namespace']}/{args.name}", f"Target:      {data['target']}",
+                 f"URL:         {data['url'] or '-'}", f"Generation:  {data['generation']} (observed: {observed})",
+                 "", "Conditions:"]
+        lines += ["  " + line for line in columns(["TYPE", "STATUS", "REASON", "MESSAGE"], [
+            [c["type"], c["status"], c.get("reason", ""), c.get("message", "")] for c in data["conditions"]]).splitlines()]
+        lines += ["", "Traffic:"] + (["  " + line for line in columns(["REVISION", "NUMBER", "PERCENT", "URL"], [
+            [t["revisionName"], str(t.get("revisionNumber", "-")), f"{t['percent']}%", t.get("url") or "-"]
+            for t in data["traffic"]]).splitlines()] if data["traffic"] else ["  (none)"])
+        lines += ["", "Revisions:"] + (["  " + line for line in columns(HISTORY_HEADER, history_rows(status)).splitlines()]
+                                       if data["revisions"] else ["  (none)"])
+        lines += ["", "Events:"] + (["  " + line for line in columns(["TYPE", "REASON", "LAST", "MESSAGE"], [
+            [e["type"] or "", e["reason"] or "", str(e["last"] or ""), e["message"] or ""] for e in data["events"]]).splitlines()]
+                                    if data["events"] else ["  (none)"])
+        return "\n".join(lines)
+
+    emit(data, args.output, table)
     return 0
 
 
@@ -407,7 +453,8 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--force-conflicts", action="store_true",
                         help="take over fields another manager owns (Argo CD, Flux), as kubectl apply --server-side does")
     for name, text in (("outputs", "URL, FQDN, serving revision and where the target placed the server"),
-                       ("history", "the revision history")):
+                       ("history", "the revision history"),
+                       ("status", "why it is as it is: conditions, traffic, revisions and the last Events")):
         sub = commands.add_parser(name, parents=[common, output], help=text)
         sub.add_argument("name")
     rollback = commands.add_parser("rollback", parents=[common, waiting], help="restore a revision's spec (kubectl rollout undo)")
@@ -464,6 +511,7 @@ def cmd_completion(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int | Awaitable[int]]] = {
     "init": cmd_init, "deploy": cmd_deploy, "outputs": cmd_outputs, "history": cmd_history, "rollback": cmd_rollback,
     "logs": cmd_logs, "destroy": cmd_destroy, "bundle": cmd_bundle_push, "completion": cmd_completion,
+    "status": cmd_status,
 }
 
 
