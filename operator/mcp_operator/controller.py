@@ -341,16 +341,23 @@ class Controller:
             desired = self.desired_of(spec, meta["name"], meta["namespace"], recorded) if spec is not None else None
         except SpecError:
             desired = None
+        def released(note: str) -> Deletion:  # said as an Event too: `kubectl mcp destroy --wait` shows what was left
+            emit("Normal", "Deleted", note)
+            return Deletion(done=True, notes=(note,))
+
         if spec is None or desired is None:
-            return Deletion(done=True, notes=("nothing was reconciled for this spec, so nothing to delete",))
-        if spec.deletion_policy == "Retain":
-            return Deletion(done=True, notes=("deletionPolicy is Retain: the cloud resources are left in place",))
-        if spec.suspend:
-            return Deletion(done=True, notes=("spec.suspend is true: the cloud resources are left in place",))
+            return released("nothing was reconciled for this spec, so nothing to delete")
         status = self.known_status(body)
+        if spec.deletion_policy == "Retain":
+            left = ", ".join([*(r.name for r in status.revisions if r.state != "Gone"), *status.created_infrastructure])
+            where = target_status(status)
+            return released("deletionPolicy is Retain: the cloud resources are left in place"
+                            + (f" ({', '.join(f'{k}={v}' for k, v in where.items())}; revisions {left})" if left else ""))
+        if spec.suspend:
+            return released("spec.suspend is true: the cloud resources are left in place")
         if not status.revisions and not status.created_infrastructure:
             # No write was ever intended (the intent is recorded before any): nothing in the cloud is ours.
-            return Deletion(done=True, notes=("nothing was created in the cloud for this McpDeployment",))
+            return released("nothing was created in the cloud for this McpDeployment")
         try:
             target = await self.target_for(desired, spec)
         except SecretMissing as missing:

@@ -89,6 +89,7 @@ def test_the_whole_workflow(cluster: Cluster, cloud: SimulatorThread, operator: 
     destroyed = mcp(cluster, cloud, "destroy", "calc-cli", "-n", namespace, "--wait", "--timeout", "60s")
     assert destroyed.returncode == 0, destroyed.stderr
     assert "mcpdeployment/calc-cli deleted" in destroyed.stdout
+    assert "Deleting: deleting container app calc-cli" in destroyed.stdout and "Serving" not in destroyed.stdout, destroyed.stdout
     assert cloud_revisions(cloud, "calc-cli") == {}
     missing = mcp(cluster, cloud, "outputs", "calc-cli", "-n", namespace)
     assert missing.returncode == 1 and 'mcpdeployment "calc-cli" not found' in missing.stderr
@@ -243,3 +244,14 @@ def test_status_answers_why_and_history_stays_aligned_with_digest_images(cluster
     starts = {line.index(word) for line, word in ((history[0], "STATE"), (history[1], "Ready"), (history[2], "Failed"))}
     assert len(starts) == 1, "the STATE column starts at one place in every row, whatever the image's length:\n" + "\n".join(
         history)
+
+
+def test_destroy_with_retain_says_what_was_left_in_the_cloud(cluster: Cluster, cloud: SimulatorThread,
+                                                             operator: OperatorProcess, namespace: str) -> None:
+    mcpd = Mcpd(cluster, namespace, "calc-left")
+    mcpd.apply(mcpd_manifest("calc-left", deletionPolicy="Retain"))
+    serving = mcpd.wait_ready(60)["servingRevision"]
+    destroyed = mcp(cluster, cloud, "destroy", "calc-left", "-n", namespace, "--wait", "--timeout", "60s")
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert "deletionPolicy is Retain: the cloud resources are left in place" in destroyed.stdout
+    assert "calc-left-rg" in destroyed.stdout and serving in destroyed.stdout, destroyed.stdout

@@ -147,21 +147,18 @@ def progress_line(body: dict[str, Any]) -> str:
             f"serving={status.get('servingRevision') or '-'} | " + ("; ".join(active) or "waiting for the operator"))
 
 
-async def follow(cluster: Cluster, name: str, limit: float, gone_ok: bool = False, namespace: str | None = None) -> int:
-    """Prints progress until Ready (0), Stalled (1), deletion when ``gone_ok`` (0) or the timeout (1)."""
+async def follow(cluster: Cluster, name: str, limit: float, namespace: str | None = None) -> int:
+    """Prints progress until Ready (0), Stalled (1) or the timeout (1)."""
     deadline, last = time.monotonic() + limit, ""
     while True:
         body = await cluster.get(name, namespace)
         if body is None:
-            if gone_ok:
-                print(f"mcpdeployment/{name} deleted")
-                return 0
             raise CliError(f"mcpdeployment/{name} disappeared")
         line = progress_line(body)
         if line != last:
             print(f"{time.strftime('%H:%M:%S')} {name}: {line}", flush=True)
             last = line
-        result = None if gone_ok else outcome(body)
+        result = outcome(body)
         if result == "ready":
             print(f"mcpdeployment/{name} is Ready: {body['status'].get('url', '')}")
             return 0
@@ -402,8 +399,33 @@ async def cmd_destroy(args: argparse.Namespace) -> int:
         await cluster.kube.delete(cluster.namespace, args.name)
         print(f'mcpdeployment.{GROUP} "{args.name}" deleted')
         if args.wait:
-            return await follow(cluster, args.name, args.timeout, gone_ok=True)
+            return await follow_deletion(cluster, args.name, args.timeout)
     return 0
+
+
+async def follow_deletion(cluster: Cluster, name: str, limit: float) -> int:
+    """Prints the deletion as the operator does it (its Deleting/Deleted Events: what was deleted, what was left)
+    until the resource is gone (0) or the timeout (1)."""
+    deadline, shown = time.monotonic() + limit, set()
+    while True:
+        body = await cluster.get(name)
+        events = sorted(await cluster.kube.events(cluster.namespace, name),
+                        key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+        for event in events:
+            key = (event.get("reason"), event.get("message"))
+            if event.get("reason") in DELETION_REASONS and key not in shown:
+                shown.add(key)
+                print(f"{time.strftime('%H:%M:%S')} {event['reason']}: {event.get('message', '')}", flush=True)
+        if body is None:
+            print(f"mcpdeployment/{name} deleted")
+            return 0
+        if time.monotonic() > deadline:
+            print(f"timed out after {limit:.0f}s waiting for mcpdeployment/{name} to be deleted", file=sys.stderr)
+            return 1
+        await asyncio.sleep(1.0)
+
+
+DELETION_REASONS = ("Deleting", "Deleted", "Abandoned", "CredentialsMissing")
 
 
 # ----- argument parsing ------------------------------------------------------------------------------
