@@ -166,7 +166,7 @@ def test_flags_build_the_same_manifest_as_a_file(tmp_path: Path, capsys: pytest.
                                   "--image", "x:1")
     assert from_flags == from_file
     code, _, err = run_init(capsys, "--name", "svc", "--image", "x:1", "--target-port", "0")
-    assert code == 2 and "target_port must be a port number" in err
+    assert code == 2 and "error: --target-port must be a port number" in err and "flags:" not in err
 
 
 def test_missing_input_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -241,3 +241,30 @@ def test_a_refused_value_names_the_deploy_toml_key_it_came_from(tmp_path: Path, 
     source.write_text('[target]\ntype = "google-cloud-run"\n\n[server]\nname = "calc"\ncpu = "0.5"\n')
     code, _out, err = run_init(capsys, "--from", str(source), "--image", "ghcr.io/acme/calc:1")
     assert code == 2 and "line 6: [server] cpu (or CLOUD_RUN_CPU) -> spec.gcp.cpu" in err, err
+
+
+
+@pytest.mark.parametrize(("deploy_toml", "flags", "message"), [
+    ('[target]\ntype = "azure-container-apps"\n[server]\nname = "svc"\n[environment]\nPORT = "9000"\n', ["--image", "x:1"],
+     "deploy.toml:6: [environment] PORT: the operator sets PORT"),
+    ('[target]\ntype = "google-cloud-run"\n[server]\nname = "svc"\n', [], "--image is required for google-cloud-run"),
+    ('[target]\ntype = "azure-container-apps"\n[server]\nname = "Svc_1"\n', ["--image", "x:1"],
+     "line 4: [server] name -> spec.server.name"),
+])
+def test_init_refuses_what_admission_would_naming_the_key(deploy_toml: str, flags: list[str], message: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "deploy.toml"
+    source.write_text(deploy_toml)
+    code, out, err = run_init(capsys, "--from", str(source), *flags)
+    assert (code, out) == (2, "") and message in err, err
+
+
+def test_init_from_flags_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run_init(capsys, "--name", "Bad_Name", "--image", "x:1")
+    assert code == 2 and "--name -> spec.server.name" in err and "flags:" not in err, err
+
+
+
+def test_flags_that_deploy_toml_gives_are_refused_with_from_not_ignored(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_init(capsys, "--from", str(GOLDEN / "azure-defaults.toml"), "--image", "x:1", "--location", "westus")
+    assert (code, out) == (2, "") and "--location cannot be combined with --from" in err, err

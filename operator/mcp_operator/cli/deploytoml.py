@@ -96,6 +96,16 @@ def locate(path: Path) -> Path:
     return path
 
 
+FLAG_OF = {**{pair: flag for flag, pair in INIT_FLAGS.items()}, ("server", "name"): "--name", ("target", "type"): "--target"}
+
+
+def _at(text: str, where: str, section: str, key: str) -> str:
+    """Where a value came from, for a message: the flag (init without --from), else file:line: [section] key."""
+    if where == "flags":
+        return FLAG_OF.get((section, key), f"[{section}] {key}")
+    return f"{where}:{_line_of(text, section, key)}: [{section}] {key}"
+
+
 def _line_of(text: str, section: str, key: str | None = None) -> int:
     """The 1-based line of ``[section]`` (or of ``key`` inside it) in the TOML text, 0 if not found."""
     in_section = False
@@ -226,10 +236,14 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
     elif chosen_image:
         spec["server"]["image"] = chosen_image
     elif target_type in ("azure-container-apps", "google-cloud-run"):
-        conversion.warnings.append("no image: pass --image (the CLI builds one from source; an McpDeployment needs it)")
+        raise InitError(f"--image is required for {target_type}: deploy.toml names no image (the CLI builds one from "
+                        "source; an McpDeployment runs a built one)")
     elif target_type == "aws-lambda":
         conversion.warnings.append("no code: pass --image (an ECR image with the Lambda Web Adapter), or set spec.aws.s3 "
                                    "to the zip of the bootstrap that `cargo pmcp deploy` builds")
+    if "PORT" in (document.get("environment") or {}):
+        raise InitError(f"{_at(text, where, 'environment', 'PORT')}: the operator sets PORT (the target's port setting, "
+                        "e.g. azure.targetPort) so that server and ingress agree; remove it")
     env: list[dict[str, Any]] = [{"name": k, "value": str(v)} for k, v in (document.get("environment") or {}).items()]
     secrets = document.get("secrets") or {}
     secret_name = f"{server['name']}-secrets"
@@ -255,7 +269,7 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
     except ValidationError as error:
         first = error.errors()[0]
         field = "spec." + ".".join(str(p) for p in first["loc"])
-        raise InitError(f"{where}: {_source_of(field, text, where)}{field}: {first['msg']}") from error
+        raise InitError(f"{'' if where == 'flags' else where + ': '}{_source_of(field, text, where)}{field}: {first['msg']}") from error
     if secrets and with_secret:
         conversion.secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                              "metadata": {"name": secret_name, **({"namespace": namespace} if namespace else {})},
@@ -267,13 +281,17 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
 
 
 def _source_of(field: str, text: str, where: str) -> str:
-    """Where in deploy.toml (or which variable) a refused spec field came from, as a prefix for the message."""
-    origins = {f"spec.gcp.{field_name}": (table, key, variable) for variable, table, key, field_name, _, _ in GCP_SETTINGS}
+    """Where in deploy.toml (the flag, or which variable) a refused spec field came from, as a prefix for the message."""
+    origins: dict[str, tuple[str, str, str | None]] = {
+        f"spec.gcp.{field_name}": (table, key, variable) for variable, table, key, field_name, _, _ in GCP_SETTINGS}
     origins.update({f"spec.azure.{field_name}": ("azure", key, variable) for variable, key, field_name, _ in AZURE_SETTINGS})
+    origins["spec.server.name"] = ("server", "name", None)
     if field not in origins:
         return ""
     table, key, variable = origins[field]
-    return f"line {_line_of(text, table, key)}: [{table}] {key} (or {variable}) -> "
+    if where == "flags":
+        return f"{FLAG_OF.get((table, key), f'[{table}] {key}')} -> "
+    return f"line {_line_of(text, table, key)}: [{table}] {key}{f' (or {variable})' if variable else ''} -> "
 
 
 def _azure(section: dict[str, Any], name: str, environ: Mapping[str, str], text: str, where: str) -> dict[str, Any]:
@@ -284,7 +302,7 @@ def _azure(section: dict[str, Any], name: str, environ: Mapping[str, str], text:
         if from_env is not None:
             raw, origin = from_env, variable
         elif key in section:
-            raw, origin = section[key], f"{where}:{_line_of(text, 'azure', key)}: [azure] {key}"
+            raw, origin = section[key], _at(text, where, "azure", key)
         else:
             azure[field_name] = defaults[field_name]
             continue
@@ -303,7 +321,7 @@ def _gcp(document: dict[str, Any], environ: Mapping[str, str], text: str, where:
         section = document.get(table) or {}
         if key in section:
             raw: Any = section[key]
-            origin = f"{where}:{_line_of(text, table, key)}: [{table}] {key}"
+            origin = _at(text, where, table, key)
         elif _env(environ, variable) is not None:
             raw, origin = environ[variable].strip(), variable
         else:

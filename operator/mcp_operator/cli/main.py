@@ -176,6 +176,12 @@ async def follow(cluster: Cluster, name: str, limit: float, namespace: str | Non
 
 def cmd_init(args: argparse.Namespace) -> int:
     if args.source:
+        ignored = [flag for flag in ("--name", *deploytoml.INIT_FLAGS) if getattr(args, flag[2:].replace("-", "_"))]
+        if args.target != deploytoml.DEFAULT_TARGET:
+            ignored.append("--target")
+        if ignored:  # refused rather than silently ignored: the file is the source of these settings
+            raise CliError(f"{', '.join(ignored)} cannot be combined with --from: deploy.toml gives "
+                           f"{'it' if len(ignored) == 1 else 'them'} (edit the file, or drop --from)", 2)
         conversion = deploytoml.convert(Path(args.source), os.environ, args.image, args.namespace, args.with_secret,
                                         args.artifact)
     else:
