@@ -165,7 +165,8 @@ class Kube:
         kind = "secrets" if document.get("kind") == "Secret" else PLURAL
         # JSON is YAML: the apply content type takes either.
         applied = await self._request("PATCH", _object_path(namespace, document["metadata"]["name"], kind), document,
-                                      APPLY_PATCH, params={"fieldManager": manager, **({"force": "true"} if force else {})})
+                                      APPLY_PATCH, params={"fieldManager": manager, "fieldValidation": "Strict",
+                                                           **({"force": "true"} if force else {})})
         if applied is None:
             raise KubeError(404, "NotFound", f'namespace "{namespace}" does not exist (create it, or set '
                                              "metadata.namespace / -n to one that does)")

@@ -47,7 +47,7 @@ def test_the_whole_workflow(cluster: Cluster, cloud: SimulatorThread, operator: 
         '[target]\ntype = "azure-container-apps"\nversion = "1"\n\n[server]\nname = "calc-cli"\n\n'
         '[environment]\nRUST_LOG = "info"\n\n[azure]\nlocation = "westeurope"\n')
     manifest = tmp_path / "calc.yaml"
-    init = mcp(cluster, cloud, "init", "--from", str(project), "--image", "ghcr.io/acme/calc:1", "-o", str(manifest))
+    init = mcp(cluster, cloud, "init", "--from", str(project), "--image", "ghcr.io/acme/calc:1", "--output-file", str(manifest))
     assert init.returncode == 0, init.stderr
 
     deployed = mcp(cluster, cloud, "deploy", "-n", namespace, "-f", str(manifest), "--wait", "--timeout", "60s")
@@ -255,3 +255,13 @@ def test_destroy_with_retain_says_what_was_left_in_the_cloud(cluster: Cluster, c
     assert destroyed.returncode == 0, destroyed.stderr
     assert "deletionPolicy is Retain: the cloud resources are left in place" in destroyed.stdout
     assert "calc-left-rg" in destroyed.stdout and serving in destroyed.stdout, destroyed.stdout
+
+
+def test_deploy_refuses_an_unknown_field_in_one_line(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                                     namespace: str, tmp_path: Path) -> None:
+    body = mcpd_manifest("calc-typo")
+    body["metadata"]["namespace"] = namespace
+    body["spec"]["server"]["imagee"] = "ghcr.io/acme/calc:1"  # a typo
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump(body))
+    refused = mcp(cluster, cloud, "deploy", "-f", str(tmp_path / "typo.yaml"))
+    assert refused.returncode == 2 and "imagee" in refused.stderr and "Traceback" not in refused.stderr, refused.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -268,3 +269,14 @@ def test_init_from_flags_names_the_flag(capsys: pytest.CaptureFixture[str]) -> N
 def test_flags_that_deploy_toml_gives_are_refused_with_from_not_ignored(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_init(capsys, "--from", str(GOLDEN / "azure-defaults.toml"), "--image", "x:1", "--location", "westus")
     assert (code, out) == (2, "") and "--location cannot be combined with --from" in err, err
+
+
+
+def test_dash_o_is_the_output_format_and_the_file_has_its_own_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_init(capsys, "--from", str(GOLDEN / "azure-defaults.toml"), "--image", "x:1", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["kind"] == "McpDeployment"
+    target = tmp_path / "calc.yaml"
+    code, out, _err = run_init(capsys, "--from", str(GOLDEN / "azure-defaults.toml"), "--image", "x:1", "--output-file",
+                               str(target))
+    assert code == 0 and out == "" and yaml.safe_load(target.read_text())["kind"] == "McpDeployment"

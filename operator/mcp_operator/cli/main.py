@@ -25,7 +25,7 @@ from ..kubeconfig import KubeconfigError
 from . import deploytoml
 
 EXAMPLES = """examples:
-  kubectl mcp init --from . --image ghcr.io/acme/calc:1.0.0 > calc.yaml     # from .pmcp/deploy.toml
+  kubectl mcp init --from . --image ghcr.io/acme/calc:1.0.0 --output-file calc.yaml   # from .pmcp/deploy.toml
   kubectl mcp init --name calc --image ghcr.io/acme/calc:1.0.0              # the default target, from flags
   kubectl mcp deploy -f calc.yaml --wait --timeout 10m
   kubectl mcp outputs calc -o json
@@ -104,8 +104,10 @@ class Cluster:
                 raise CliError(f"applying {document.get('kind')} {namespace}/{metadata['name']} conflicts with another "
                                f"manager of its fields: {error.message}. Change it where it is managed (Argo CD, Flux), or "
                                "rerun with --force-conflicts to take those fields over") from error
+            # An unknown field is the API server's 500 "failed to create typed patch object": bad input, not a failure.
+            bad_input = error.status in (400, 404, 422) or "typed patch object" in error.message
             raise CliError(f"applying {document.get('kind')} {namespace}/{metadata['name']}: {error.message}",
-                           2 if error.status in (400, 404, 422) else 1) from error
+                           2 if bad_input else 1) from error
         return f"{str(document['kind']).lower()}/{metadata['name']}"
 
 
@@ -194,7 +196,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     for warning in conversion.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     documents = [conversion.manifest] + ([conversion.secret] if conversion.secret else [])
-    text = yaml.safe_dump_all(documents, sort_keys=False)
+    if args.output == "json":  # one object, or a List of the manifest and its Secret (as kubectl -o json prints several)
+        text = json.dumps(documents[0] if len(documents) == 1 else {"apiVersion": "v1", "kind": "List", "items": documents},
+                          indent=2) + "\n"
+    else:
+        text = yaml.safe_dump_all(documents, sort_keys=False)
     if args.output_file:
         Path(args.output_file).write_text(text)
         print(f"wrote {args.output_file}", file=sys.stderr)
@@ -468,7 +474,9 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--image", help="container image (deploy.toml has none: the CLI builds from source)")
     init.add_argument("--artifact", help="a bundle by digest, REGISTRY/REPO@sha256:..., for targets that run no image "
                                          "(what `kubectl mcp bundle push` prints)")
-    init.add_argument("-o", "--output-file", help="write the manifest to this file instead of stdout")
+    init.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml",
+                      help="output format, as on every command (default yaml)")
+    init.add_argument("--output-file", help="write the manifest to this file instead of stdout")
     init.add_argument("--with-secret", action="store_true", help="also emit a Secret manifest with the [secrets] values")
     init.add_argument("--name", help="server name (without --from)")
     init.add_argument("--target", default=deploytoml.DEFAULT_TARGET, help="target type (without --from)")
