@@ -53,7 +53,8 @@ def test_the_whole_workflow(cluster: Cluster, cloud: SimulatorThread, operator: 
     deployed = mcp(cluster, cloud, "deploy", "-n", namespace, "-f", str(manifest), "--wait", "--timeout", "60s")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert "mcpdeployment/calc-cli serverside-applied" in deployed.stdout
-    assert "Reconciling: CreatingRevision" in deployed.stdout and "is Ready: https://calc-cli." in deployed.stdout
+    assert "Reconciling: CreatingRevision" in deployed.stdout and "is Ready after" in deployed.stdout
+    assert ": https://calc-cli." in deployed.stdout and "s calc-cli: " in deployed.stdout, "elapsed time on each line"
 
     outputs = json.loads(mcp(cluster, cloud, "outputs", "calc-cli", "-n", namespace, "-o", "json").stdout)
     assert outputs["url"].startswith("https://calc-cli.") and outputs["url"].endswith(".westeurope.azurecontainerapps.io/")

@@ -151,18 +151,21 @@ def progress_line(body: dict[str, Any]) -> str:
 
 async def follow(cluster: Cluster, name: str, limit: float, namespace: str | None = None) -> int:
     """Prints progress until Ready (0), Stalled (1) or the timeout (1)."""
-    deadline, last = time.monotonic() + limit, ""
+    started = time.monotonic()
+    deadline, last = started + limit, ""
     while True:
         body = await cluster.get(name, namespace)
         if body is None:
             raise CliError(f"mcpdeployment/{name} disappeared")
-        line = progress_line(body)
+        # The operator's verdict on an older generation is not news: say that it has not seen this spec yet.
+        current = body.get("status", {}).get("observedGeneration") == body["metadata"].get("generation")
+        line = progress_line(body) if current else "waiting for the operator to see this spec"
         if line != last:
-            print(f"{time.strftime('%H:%M:%S')} {name}: {line}", flush=True)
+            print(f"{time.strftime('%H:%M:%S')} +{time.monotonic() - started:.0f}s {name}: {line}", flush=True)
             last = line
         result = outcome(body)
         if result == "ready":
-            print(f"mcpdeployment/{name} is Ready: {body['status'].get('url', '')}")
+            print(f"mcpdeployment/{name} is Ready after {time.monotonic() - started:.0f}s: {body['status'].get('url', '')}")
             return 0
         if result == "stalled":
             message = conditions_of(body)["Stalled"].get("message", "")
