@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -127,11 +128,12 @@ def main() -> None:
             say(f"started the {sim.cloud_name()} simulator at {sim.simulator.endpoint} (the cloud is not reachable here)")
             logs = Path(tempfile.mkdtemp(prefix="mcp-demo-")) / "operator.log"
             operator = OperatorProcess(operator_environment(cluster, sim.operator_environment(), MCP_POLL_INTERVAL="1"), logs).start()
-            say(f"started mcp-operator (logs: {logs})")
+            say(f"started mcp-operator (logs: {logs}; kept only if the demo fails)")
             try:
                 run(cluster, sim, sample, name, path.relative_to(ROOT))
             finally:
                 operator.stop()
+            shutil.rmtree(logs.parent, ignore_errors=True)  # the demo worked: leave no temporary files
             counts = sim.simulator.counts()
             say(f"cloud API calls for the whole demo: {counts['reads']} reads, {counts['writes']} writes, "
                 f"{counts['deletes']} deletes")

@@ -84,12 +84,13 @@ class Simulator:
 
     async def start(self, port: int = 0) -> None:
         directory = self.workdir or Path(tempfile.mkdtemp(prefix="armsim-"))
+        self._created = None if self.workdir else directory  # removed on stop: no CA key left behind
         self._runner, self.certs, self.port = await serve_https(self._dispatch, directory, port, 8 * 1024 * 1024)
         self.world.log_stream_base = self.endpoint + "/_logstream"
         self.ingress = await start_ingress(self.certs, self.world.backend_for_host, directory)
 
     async def stop(self) -> None:
-        await stop_serving(self.ingress, self._runner)
+        await stop_serving(self.ingress, self._runner, getattr(self, "_created", None))
         self.ingress, self._runner = None, None
 
     def info(self) -> JSON:

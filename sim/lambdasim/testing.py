@@ -21,6 +21,7 @@ class LambdaSimulatorThread(BackgroundSimulator):
     def __init__(self, config: AwsSimulatorConfig | None = None, workdir: Path | None = None):
         config = config or AwsSimulatorConfig(latency=dict(FAST_LATENCY))
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="lambdasim-"))
+        self.created_workdir = None if workdir else self.workdir
         super().__init__(AwsSimulator(config, self.workdir), "lambdasim")
 
     @property

@@ -37,6 +37,7 @@ class LocalRegistry:
 
     def __init__(self, workdir: Path | None = None):
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ociregistry-"))
+        self.created = workdir is None  # removed on stop
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.ca_file = ""
@@ -76,3 +77,7 @@ class LocalRegistry:
             except subprocess.TimeoutExpired:
                 self.process.kill()
             self.process = None
+        if self.created:
+            import shutil
+
+            shutil.rmtree(self.workdir, ignore_errors=True)

@@ -22,6 +22,7 @@ class RunSimulatorThread(BackgroundSimulator):
     def __init__(self, config: GcpSimulatorConfig | None = None, workdir: Path | None = None):
         config = config or GcpSimulatorConfig(latency=dict(FAST_LATENCY))
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="runsim-"))
+        self.created_workdir = None if workdir else self.workdir
         super().__init__(GcpSimulator(config, self.workdir), "runsim")
 
     @property

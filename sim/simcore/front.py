@@ -39,11 +39,16 @@ async def start_ingress(certs: ServingCerts, lookup: Lookup, directory: Path) ->
     return ingress
 
 
-async def stop_serving(ingress: McpIngress | None, runner: web.AppRunner | None) -> None:
+async def stop_serving(ingress: McpIngress | None, runner: web.AppRunner | None, created: Path | None = None) -> None:
+    """Stops both, and removes ``created`` (a temporary directory the simulator made for its CA and keys)."""
     if ingress is not None:
         await ingress.stop()
     if runner is not None:
         await runner.cleanup()
+    if created is not None:
+        import shutil
+
+        shutil.rmtree(created, ignore_errors=True)
 
 
 class Servable(Protocol):
@@ -104,11 +109,12 @@ class SimulatorFront:
         import tempfile
 
         directory = self.workdir or Path(tempfile.mkdtemp(prefix=self.workdir_prefix))
+        self._created = None if self.workdir else directory  # removed on stop: no CA key left behind
         self._runner, self.certs, self.port = await serve_https(self._dispatch, directory, port, self.max_body)
         self.ingress = await start_ingress(self.certs, self.world.backend_for_host, directory)
 
     async def stop(self) -> None:
-        await stop_serving(self.ingress, self._runner)
+        await stop_serving(self.ingress, self._runner, getattr(self, "_created", None))
         self.ingress, self._runner = None, None
 
     # ----- controls (simcore's Controllable) ------------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -29,10 +31,14 @@ class BackgroundSimulator:
         asyncio.run_coroutine_threadsafe(self.simulator.start(), self.loop).result(timeout=30)
         return self
 
+    created_workdir: Path | None = None  # a temporary directory the harness made: removed on stop
+
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.simulator.stop(), self.loop).result(timeout=30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+        if self.created_workdir is not None:
+            shutil.rmtree(self.created_workdir, ignore_errors=True)
 
     def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Runs ``function`` on the simulator's loop, so it never races a request being served."""

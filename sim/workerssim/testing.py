@@ -52,6 +52,7 @@ class WorkersSimulatorThread(BackgroundSimulator):
 
     def __init__(self, config: WorkersSimulatorConfig | None = None, workdir: Path | None = None):
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="workerssim-"))
+        self.created_workdir = None if workdir else self.workdir
         super().__init__(WorkersSimulator(config or WorkersSimulatorConfig(), self.workdir), "workerssim")
         self.registry = LocalRegistry(self.workdir / "registry")
         self._pushed: dict[str, str] = {}
@@ -62,8 +63,8 @@ class WorkersSimulatorThread(BackgroundSimulator):
         return self
 
     def stop(self) -> None:
+        self.registry.stop()  # first: its files are in this harness's working directory
         super().stop()
-        self.registry.stop()
 
     @property
     def info(self) -> dict[str, Any]:
