@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
