@@ -48,3 +48,14 @@ def test_docs_list_every_field_and_rule() -> None:
     for path in _fields(root["properties"]["spec"]):
         assert f"`spec.{path}`" in docs, path
     assert "target.type is immutable" in docs
+
+
+def test_every_row_of_the_api_tables_is_one_line() -> None:
+    """A default or rule that wraps would break the Markdown table it stands in."""
+    from itertools import pairwise
+    from pathlib import Path
+
+    lines = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text().splitlines()
+    for before, line in pairwise(lines):
+        if before.startswith("|") and line and not line.startswith("|"):
+            raise AssertionError(f"a table row continues on the next line: {line[:80]!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,8 @@ def _doc_rows(schema: dict[str, Any], prefix: str) -> list[str]:
         if "enum" in field:
             facts.append("one of " + ", ".join(f"`{v}`" for v in field["enum"]))
         if "default" in field:
-            facts.append(f"default `{yaml.safe_dump(field['default'], default_flow_style=True).strip()}`")
+            # One line whatever its size (YAML's flow style wraps long values, and a wrapped line breaks the table).
+            facts.append(f"default `{json.dumps(field['default'], separators=(', ', ': '))}`")
         for key, label in (("minimum", "min"), ("maximum", "max"), ("pattern", "pattern"), ("maxLength", "max length")):
             if key in field:
                 facts.append(f"{label} `{field[key]}`")
