@@ -11,7 +11,7 @@ NAMES = {None: ["calc", "weather"], "team-b": ["edge"]}
 
 
 @pytest.mark.parametrize(("words", "expected"), [
-    ([""], ["bundle", "completion", "deploy", "destroy", "history", "init", "logs", "outputs", "rollback"]),
+    ([""], ["bundle", "completion", "deploy", "destroy", "history", "init", "logs", "outputs", "rollback", "status"]),
     (["ro"], ["rollback"]),
     (["--ver"], ["--version"]),
     (["rollback", "--t"], ["--timeout", "--to-revision"]),
@@ -45,3 +45,12 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0 and capsys.readouterr().out.startswith("kubectl-mcp ")
+
+
+@pytest.mark.parametrize("command", ["init", "deploy", "outputs", "history", "status", "rollback", "logs", "destroy",
+                                     "bundle", "completion"])
+def test_every_command_has_help_with_examples(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    shown = capsys.readouterr().out
+    assert exited.value.code == 0 and "examples:\n" in shown and "kubectl mcp" in shown.split("examples:")[1]

@@ -37,6 +37,26 @@ EXAMPLES = """examples:
   kubectl mcp destroy calc --wait
   kubectl mcp bundle push build/worker ghcr.io/acme/calc-worker:1.0.0  # prints the reference by digest for server.artifact
 """
+COMMAND_EXAMPLES = {
+    "deploy": ["kubectl mcp deploy -f calc.yaml --wait --timeout 10m",
+               "kubectl mcp deploy -f servers.yaml --wait          # every McpDeployment in the file, in its namespace",
+               "kubectl mcp deploy -f calc.yaml --force-conflicts  # take over fields Argo CD or Flux owns"],
+    "outputs": ["kubectl mcp outputs calc", "kubectl mcp outputs calc -o json"],
+    "history": ["kubectl mcp history calc", "kubectl mcp history calc -n team-a -o yaml"],
+    "status": ["kubectl mcp status calc                            # conditions, traffic, revisions, last Events",
+               "kubectl mcp status calc -o json"],
+    "rollback": ["kubectl mcp rollback calc                          # the revision before the current spec's",
+                 "kubectl mcp rollback calc --to-revision 3 --wait"],
+    "logs": ["kubectl mcp logs calc --tail 50", "kubectl mcp logs calc --follow", "kubectl mcp logs calc --revision 2"],
+    "destroy": ["kubectl mcp destroy calc --wait                     # shows what was deleted, or left with Retain"],
+    "completion": ["source <(kubectl mcp completion bash)", "kubectl mcp completion zsh > ~/.zsh/kubectl-mcp"],
+}
+
+
+def _examples(command: str) -> str:
+    return "examples:\n" + "".join(f"  {line}\n" for line in COMMAND_EXAMPLES[command])
+
+
 BUNDLE_EXAMPLES = """examples:
   kubectl mcp bundle push build/worker ghcr.io/acme/calc-worker:1.0.0 --main shim.mjs
       -> ghcr.io/acme/calc-worker@sha256:...   (put it in spec.server.artifact.oci; docs/targets.md says how to build it)
@@ -486,7 +506,8 @@ def parser() -> argparse.ArgumentParser:
     for flag, (table, key) in deploytoml.INIT_FLAGS.items():
         init.add_argument(flag, help=f"[{table}] {key} (without --from)")
 
-    deploy = commands.add_parser("deploy", parents=[common, waiting], help="server-side apply a manifest and follow it")
+    deploy = commands.add_parser("deploy", parents=[common, waiting], help="server-side apply a manifest and follow it",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples("deploy"))
     deploy.add_argument("-f", "--filename", required=True, help="manifest file (or - for stdin); every McpDeployment in it "
                                                                  "is applied in its own namespace and followed")
     deploy.add_argument("--force-conflicts", action="store_true",
@@ -494,18 +515,22 @@ def parser() -> argparse.ArgumentParser:
     for name, text in (("outputs", "URL, FQDN, serving revision and where the target placed the server"),
                        ("history", "the revision history"),
                        ("status", "why it is as it is: conditions, traffic, revisions and the last Events")):
-        sub = commands.add_parser(name, parents=[common, output], help=text)
+        sub = commands.add_parser(name, parents=[common, output], help=text, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  epilog=_examples(name))
         sub.add_argument("name")
-    rollback = commands.add_parser("rollback", parents=[common, waiting], help="restore a revision's spec (kubectl rollout undo)")
+    rollback = commands.add_parser("rollback", parents=[common, waiting], help="restore a revision's spec (kubectl rollout undo)",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples("rollback"))
     rollback.add_argument("name")
     rollback.add_argument("--to-revision", type=int, help="revision number (default: the previous one)")
-    logs = commands.add_parser("logs", parents=[common], help="stream the server's console logs from the cloud")
+    logs = commands.add_parser("logs", parents=[common], help="stream the server's console logs from the cloud",
+                               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples("logs"))
     logs.add_argument("name")
     logs.add_argument("-f", "--follow", action="store_true", help="keep streaming")
     logs.add_argument("--tail", type=int, default=20, help="lines of history to show first (default 20)")
     logs.add_argument("--revision", help="a revision's number (as history shows it) or its name in the cloud (default: "
                                          "every revision)")
-    destroy = commands.add_parser("destroy", parents=[common, waiting], help="delete it, and its cloud resources")
+    destroy = commands.add_parser("destroy", parents=[common, waiting], help="delete it, and its cloud resources",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples("destroy"))
     destroy.add_argument("name")
     bundle = commands.add_parser("bundle", help="package a built bundle (not an image) as an OCI artifact",
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=BUNDLE_EXAMPLES)
@@ -518,7 +543,8 @@ def parser() -> argparse.ArgumentParser:
     push.add_argument("--ca-file", help="a CA bundle for a registry behind a private CA")
     push.add_argument("--plain-http", action="store_true", help="talk HTTP to the registry (a local test registry)")
     completion = commands.add_parser("completion", help="print a shell completion script (kubectl mcp <TAB> needs none: "
-                                                         "kubectl runs kubectl_complete-mcp)")
+                                                         "kubectl runs kubectl_complete-mcp)",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples("completion"))
     completion.add_argument("shell", choices=("bash", "zsh"))
     return root
 
