@@ -239,3 +239,40 @@ def test_the_chart_ships_readiness_a_disruption_budget_metrics_and_aggregated_ro
     assert "delete" in edit["rules"][0]["verbs"] and view["rules"][0]["verbs"] == ["get", "list", "watch"]
     single = [d["kind"] for d in yaml.safe_load_all(_render(helm_bin, "--set", "replicas=1").stdout) if d]
     assert "PodDisruptionBudget" not in single, "one replica: a budget of one would block every drain"
+
+
+def test_a_templated_crd_is_upgraded_by_helm_upgrade_and_kept_on_uninstall(helm_bin: str, tmp_path: Path) -> None:
+    """Helm never upgrades crds/: with crds.templated the CRD is a template, so an upgrade carries a new schema. On a
+    control plane of its own (the shared one's CRD is not Helm's to take)."""
+    import shutil
+
+    from localcluster import LocalControlPlane
+
+    old_chart = tmp_path / "mcp-operator"
+    shutil.copytree(CHART, old_chart)
+    crd_file = old_chart / "crds" / "mcpdeployments.mcp.deploy.dev.yaml"
+    crd = yaml.safe_load(crd_file.read_text())
+    for version in crd["spec"]["versions"]:  # the release before: a printer column fewer
+        version["additionalPrinterColumns"] = [c for c in version["additionalPrinterColumns"] if c["name"] != "Message"]
+    crd_file.write_text(yaml.safe_dump(crd))
+    plane = LocalControlPlane(workdir=tmp_path / "plane")
+    cluster = plane.start()
+    try:
+        def helm(command: str, *args: str) -> None:
+            done = subprocess.run([helm_bin, command, "mcp", *args, "--kubeconfig", str(cluster.kubeconfig), "-n",
+                                   "mcp-system"], capture_output=True, text=True, check=False)
+            assert done.returncode == 0, done.stderr
+
+        def columns() -> list[str]:
+            found = json.loads(cluster.kubectl("get", "crd", "mcpdeployments.mcp.deploy.dev", "-o", "json").stdout)
+            return [c["name"] for c in found["spec"]["versions"][0]["additionalPrinterColumns"]]
+
+        settings = ["--set", "crds.templated=true", "--set", "replicas=1"]
+        helm("install", str(old_chart), "--skip-crds", "--create-namespace", *settings)
+        assert "Message" not in columns()
+        helm("upgrade", str(CHART), *settings)
+        assert "Message" in columns(), "the upgrade carried the new schema"
+        helm("uninstall")
+        assert columns(), "the CRD (and every McpDeployment with it) survives an uninstall"
+    finally:
+        plane.stop()
