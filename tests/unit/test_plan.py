@@ -179,6 +179,8 @@ def test_failed_revision_stalls_and_names_the_serving_one(cloud: Cloud) -> None:
     stalled = next(c for c in failed.status.conditions if c.type == "Stalled")
     assert stalled.reason == "RevisionFailed" and "exit code 1" in stalled.message and first in stalled.message
     assert ("Warning", "RevisionFailed", "revision 2 failed: exit code 1") in failed.events
+    ready = next(c for c in failed.status.conditions if c.type == "Ready")
+    assert ready.reason == "PreviousRevisionServing", "the STATE column does not say Failed while revision 1 serves"
 
 
 def rolled_to_second(cloud: Cloud, first_phase: Phase | None) -> tuple[McpDeploymentStatus, str, str]:

@@ -106,9 +106,14 @@ def set_condition(status: McpDeploymentStatus, kind: str, value: str, reason: st
                                        observed_generation=generation))
 
 
-def conditions_for(status: McpDeploymentStatus, outcome: str, reason: str, message: str, generation: int, now: str) -> None:
-    """kstatus semantics: outcome is 'ready', 'progressing', 'stalled' or 'suspended'."""
-    set_condition(status, READY, "True" if outcome == "ready" else "False", reason, message, generation, now)
+PREVIOUS_SERVING = "PreviousRevisionServing"  # Ready's reason (the STATE column) when a new revision failed but an older serves
+
+
+def conditions_for(status: McpDeploymentStatus, outcome: str, reason: str, message: str, generation: int, now: str,
+                   ready_reason: str | None = None) -> None:
+    """kstatus semantics: outcome is 'ready', 'progressing', 'stalled' or 'suspended'. ``ready_reason`` overrides the
+    Ready condition's reason alone (Stalled keeps ``reason``)."""
+    set_condition(status, READY, "True" if outcome == "ready" else "False", ready_reason or reason, message, generation, now)
     set_condition(status, RECONCILING, "True" if outcome == "progressing" else "False",
                   reason if outcome == "progressing" else "Idle", message if outcome == "progressing" else "", generation, now)
     set_condition(status, STALLED, "True" if outcome == "stalled" else "False",
@@ -293,7 +298,8 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         still = f"; revision {_number_of(nxt, serving)} ({serving}) keeps serving" if serving else ""
         conditions_for(nxt, "stalled", "RevisionFailed",
                        f"{_named(candidate)} failed: {candidate.message}{still}. "
-                       "Fix the spec (or edit it back to a working revision) to continue.", generation, stamp)
+                       "Fix the spec (or edit it back to a working revision) to continue.", generation, stamp,
+                       ready_reason=PREVIOUS_SERVING if serving else None)
         result.requeue_after = drift_interval
         previous = next((r for r in status.revisions if r.number == candidate.number), None)  # ids may be new
         if previous is not None and previous.state != "Failed":
@@ -444,7 +450,8 @@ def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: 
         still = f"; {_named(serving)} keeps serving" if serving else "; it gets no traffic"
     reason = check.reason or "McpHandshakeFailed"
     message = f"{_named(candidate)} failed the MCP check: {check.message}{still}"
-    conditions_for(nxt, "stalled", reason, message, generation, stamp)
+    older_serves = serving is not None and serving is not candidate
+    conditions_for(nxt, "stalled", reason, message, generation, stamp, ready_reason=PREVIOUS_SERVING if older_serves else None)
     result.requeue_after = context.drift_interval
     if not stalled_for(status, reason):
         result.events.append(("Warning", reason, message))
