@@ -239,7 +239,10 @@ class Controller:
                 secrets = await self.secret_values(desired)
                 accepted = await target.create_revision(desired, secrets, action.key, action.serving)
                 decided.requeue_after = _after(accepted.retry_after, decided.requeue_after)
-            else:
+            else:  # say what it waits for, not that the revision is being created
+                planning.conditions_for(nxt, "progressing", "PreparingInfrastructure",
+                                        f"waiting for what revision {action.key.number} needs around it in the cloud (shared "
+                                        "infrastructure the target creates once) to be ready", generation, planning.now_iso())
                 decided.requeue_after = _after(prepared.retry_after, decided.requeue_after)
         elif isinstance(action, planning.Route):
             if action.drift:

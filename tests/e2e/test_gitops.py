@@ -77,8 +77,9 @@ def test_health_of_live_resources_in_every_state(cluster: Cluster, cloud: Simula
                           any(c["type"] == "Reconciling" and c["status"] == "True" for c in body["status"]["conditions"])
                           and body, 20, "an in-progress status")
         status, message = argocd_health(live)
-        assert status == "Progressing" and message.split(":")[0] in ("CreatingRevision", "CloudOperationInProgress",
-                                                                     "RegisteringProvider", "RevisionProvisioning")
+        assert status == "Progressing" and message.split(":")[0] in (
+            "CreatingRevision", "CloudOperationInProgress", "PreparingInfrastructure", "RegisteringProvider",
+            "RevisionProvisioning")
     finally:
         cloud.call(cloud.simulator.world.latency.__setitem__, "containerApp.create", 0.3)
 

@@ -431,3 +431,17 @@ def test_the_reconcile_requested_at_annotation_asks_for_a_pass_now(cluster: Clus
         assert mcpd.wait_events("DriftCorrected", timeout=20)
     finally:
         process.stop()
+
+
+def test_while_the_environment_is_created_the_status_says_so(cluster: Cluster, cloud: SimulatorThread,
+                                                             operator: OperatorProcess, namespace: str) -> None:
+    cloud.call(cloud.simulator.world.latency.__setitem__, "environment.create", 3.0)
+    try:
+        mcpd = Mcpd(cluster, namespace, "calc-env")
+        mcpd.apply(manifest("calc-env"))
+        waiting = wait_until(lambda: mcpd.condition("Reconciling").get("reason") == "PreparingInfrastructure" and
+                             mcpd.condition("Reconciling"), 20, "PreparingInfrastructure")
+        assert "revision 1 needs around it" in waiting["message"]
+        mcpd.wait_ready(60)
+    finally:
+        cloud.call(cloud.simulator.world.latency.__setitem__, "environment.create", 0.3)
