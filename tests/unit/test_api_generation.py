@@ -59,3 +59,14 @@ def test_every_row_of_the_api_tables_is_one_line() -> None:
     for before, line in pairwise(lines):
         if before.startswith("|") and line and not line.startswith("|"):
             raise AssertionError(f"a table row continues on the next line: {line[:80]!r}")
+
+
+def test_the_simulator_docs_name_the_request_records_fields() -> None:
+    import dataclasses
+    from pathlib import Path
+
+    from simcore.faults import RecordedRequest
+
+    row = next(line for line in (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text().splitlines()
+               if line.startswith("| request record"))
+    assert f"RecordedRequest({', '.join(f.name for f in dataclasses.fields(RecordedRequest))})" in row
