@@ -43,6 +43,9 @@ logging.getLogger("kopf.objects").addFilter(_HandlerNoise())
 started_with: Login | None = None  # set by __main__ after checking the configuration
 
 
+log = logging.getLogger("mcp_operator.steps")
+
+
 @kopf.on.login()
 async def log_in(**_: Any) -> kopf.AiohttpSession:
     """kopf and our own client authenticate alike (kopf calls this again when the API server answers 401)."""
@@ -91,8 +94,12 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 
 
 def _emitter(body: kopf.Body) -> Any:
+    where = f"{body['metadata'].get('namespace')}/{body['metadata'].get('name')}"
+
     def emit(kind: str, reason: str, message: str) -> None:
         kopf.event(body, type=kind, reason=reason, message=message)
+        # Every step is an Event and a log line naming the object, for those who read logs rather than Events.
+        (log.warning if kind == "Warning" else log.info)("%s: %s: %s", where, reason, message)
 
     return emit
 

@@ -400,6 +400,8 @@ def test_log_format_json_writes_one_json_object_a_line(cluster: Cluster, cloud: 
     records = [json.loads(line) for line in lines]  # fails on any line that is not JSON
     assert all("message" in r for r in records) and len(records) > 3
     assert any((r.get("object") or {}).get("name") == "calc-json" for r in records), "records about it name it"
+    steps = [r["message"] for r in records if r["message"].startswith(f"{namespace}/calc-json: ")]
+    assert any("CreatingRevision" in m for m in steps) and any(": Ready: " in m for m in steps), "each step is logged"
 
 
 def test_the_reconcile_requested_at_annotation_asks_for_a_pass_now(cluster: Cluster, cloud: SimulatorThread,
