@@ -266,3 +266,20 @@ def test_deploy_refuses_an_unknown_field_in_one_line(cluster: Cluster, cloud: Si
     (tmp_path / "typo.yaml").write_text(yaml.safe_dump(body))
     refused = mcp(cluster, cloud, "deploy", "-f", str(tmp_path / "typo.yaml"))
     assert refused.returncode == 2 and "imagee" in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+    del body["metadata"]["name"]
+    (tmp_path / "nameless.yaml").write_text(yaml.safe_dump(body))
+    nameless = mcp(cluster, cloud, "deploy", "-f", str(tmp_path / "nameless.yaml"))
+    assert nameless.returncode == 2 and "has no metadata.name" in nameless.stderr and "Traceback" not in nameless.stderr
+
+
+def test_logs_with_refused_credentials_is_one_clear_line(cluster: Cluster, cloud: SimulatorThread, operator: OperatorProcess,
+                                                         namespace: str) -> None:
+    info = cloud.info
+    cluster.kubectl("create", "secret", "generic", "-n", namespace, "wrong-creds", f"--from-literal=AZURE_TENANT_ID={info['tenantId']}",
+                    f"--from-literal=AZURE_CLIENT_ID={info['clientId']}", "--from-literal=AZURE_CLIENT_SECRET=not-the-secret")
+    body = mcpd_manifest("calc-badlogs", credentials={"secretRef": {"name": "wrong-creds"}})
+    body["metadata"]["namespace"] = namespace
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+    found = mcp(cluster, cloud, "logs", "calc-badlogs", "-n", namespace)
+    assert found.returncode == 1 and "Traceback" not in found.stderr, found.stderr
+    assert len(found.stderr.strip().splitlines()) == 1 and found.stderr.startswith("error: logs:"), found.stderr

@@ -39,7 +39,8 @@ def test_create_becomes_ready_with_fqdn_url_and_events(cluster: Cluster, cloud: 
     assert conditions["Reconciling"][0] == "False" and conditions["Stalled"][0] == "False"
     assert conditions["InsecureIngress"] == ("True", "AnyOriginWithoutAuth")
     wide = cluster.kubectl("get", "mcpd", "calc-create", "-n", namespace, "-o", "wide").stdout
-    assert "MESSAGE" in wide.splitlines()[0] and "serves 100% of traffic" in wide, wide
+    assert "REASON" in wide.splitlines()[0] and "MESSAGE" in wide.splitlines()[0] and "serves 100% of traffic" in wide, wide
+    assert "Healthy" in wide.splitlines()[1], wide
     assert sorted(status["createdInfrastructure"]) == ["managedEnvironment/calc-create-env", "resourceGroup/calc-create-rg"]
     app = cloud.call(lambda: cloud.simulator.world.app(cloud.info["subscriptionId"], "calc-create-rg", "calc-create"))
     config = app.body["properties"]["configuration"]

@@ -44,7 +44,9 @@ PRINTER_COLUMNS = [
     {"name": "Traffic", "type": "string", "jsonPath": ".status.trafficSummary"},
     {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    # kubectl get -o wide: why it is in that state, in the operator's words (ASO's MESSAGE column).
+    # kubectl get -o wide: why it is in that state, in the operator's words (ASO's REASON and MESSAGE columns): what
+    # stalls it (Healthy when nothing does), and the Ready condition's message.
+    {"name": "Reason", "type": "string", "priority": 1, "jsonPath": ".status.conditions[?(@.type==\"Stalled\")].reason"},
     {"name": "Message", "type": "string", "priority": 1, "jsonPath": ".status.conditions[?(@.type==\"Ready\")].message"},
 ]
 
