@@ -499,11 +499,14 @@ def scenario_lambda_sdk(repeats: int, count: int = 500) -> dict[str, Any]:
     return {"requests": count * 3, **{m: {k: summary(v) for k, v in values.items()} for m, values in found.items()}}
 
 
-async def scenario_lambda_lifecycle(repeats: int) -> dict[str, Any]:
+async def target_lifecycle(target: str, repeats: int, manifest_for: Callable[[str, str], dict[str, Any]],
+                           counts: Callable[[Any, float, str], dict[str, float]], update: str) -> dict[str, Any]:
+    """One resource of ``target`` through create, a new revision (step ``update``), a rollback to the kept one and idle
+    drift checks: ``counts``' figures for each step (an idle check's per check), and its seconds."""
     steps: dict[str, dict[str, list[float]]] = {}
     name = "life"
     for run in range(repeats):
-        with environment({}, 0, operator_env={"MCP_DRIFT_INTERVAL": "5"}, target="aws-lambda") as env:
+        with environment({}, 0, operator_env={"MCP_DRIFT_INTERVAL": "5"}, target=target) as env:
             await env.connect()
             try:
                 async def ready() -> None:
@@ -511,33 +514,37 @@ async def scenario_lambda_lifecycle(repeats: int) -> dict[str, Any]:
                     found, _ = await env.wait_ready("bench", {name}, time.monotonic(), 120)
                     assert name in found, "not Ready in time"
 
-                def count(since: float) -> dict[str, float]:
-                    counts = lambda_counts(env.sim, since, name)
-                    return {key: counts[key] for key in ("control", "writes", "own_bucket")}
-
                 async def step(action: Callable[[], Any]) -> dict[str, float]:
-                    return await _timed(action, ready, count)
+                    return await _timed(action, ready, lambda start: counts(env.sim, start, name))
 
                 measured = {
-                    "create": await step(lambda: env.create_all("bench", [lambda_manifest(name)])),
-                    "image update": await step(lambda: env.patch_spec("bench", name, {"server": {"image": "ghcr.io/acme/calc:2"}})),
+                    "create": await step(lambda: env.create_all("bench", [manifest_for(name, "ghcr.io/acme/calc:1")])),
+                    update: await step(lambda: env.patch_spec("bench", name, {"server": {"image": "ghcr.io/acme/calc:2"}})),
                     "rollback to a kept revision": await step(lambda: env.patch_spec(
                         "bench", name, {"server": {"image": "ghcr.io/acme/calc:1"}})),
                 }
                 since = time.monotonic()
                 await asyncio.sleep(11)  # two drift checks at MCP_DRIFT_INTERVAL=5
-                idle = lambda_counts(env.sim, since, name)
-                measured["idle drift check (per check)"] = {"control": idle["control"] / 2, "writes": idle["writes"] / 2,
-                                                            "own_bucket": idle["own_bucket"] / 2, "seconds": 0.0}
+                measured["idle drift check (per check)"] = {**{k: v / 2 for k, v in counts(env.sim, since, name).items()},
+                                                            "seconds": 0.0}
                 for step_name, values in measured.items():
                     for key, value in values.items():
                         steps.setdefault(step_name, {}).setdefault(key, []).append(value)
-                log(f"lambda lifecycle #{run + 1}: " + "; ".join(
-                    f"{k}: {v['control']:.0f} control ({v['writes']:.0f} writes) + {v['own_bucket']:.0f} Get* {v['seconds']:.1f}s"
+                log(f"{target} lifecycle #{run + 1}: " + "; ".join(
+                    f"{k}: " + ", ".join(f"{v[f]:.0f} {f}" for f in v if f != "seconds") + f", {v['seconds']:.1f}s"
                     for k, v in measured.items()))
             finally:
                 await env.close()
     return {step: {k: summary(v) for k, v in values.items()} for step, values in steps.items()}
+
+
+async def scenario_lambda_lifecycle(repeats: int) -> dict[str, Any]:
+    def counts(sim: Any, since: float, name: str) -> dict[str, float]:
+        found = lambda_counts(sim, since, name)
+        return {key: found[key] for key in ("control", "writes", "own_bucket")}
+
+    return await target_lifecycle("aws-lambda", repeats, lambda name, image: lambda_manifest(name, image), counts,
+                                  "image update")
 
 
 # ----- the google-cloud-run target --------------------------------------------------------------------
@@ -579,44 +586,12 @@ async def scenario_cloud_run_fleet(size: int, throttling: bool, repeats: int) ->
 
 
 async def scenario_cloud_run_lifecycle(repeats: int) -> dict[str, Any]:
-    steps: dict[str, dict[str, list[float]]] = {}
-    name = "life"
-    for run in range(repeats):
-        with environment({}, 0, operator_env={"MCP_DRIFT_INTERVAL": "5"}, target="google-cloud-run") as env:
-            await env.connect()
-            try:
-                async def ready() -> None:
-                    await asyncio.sleep(0.3)
-                    found, _ = await env.wait_ready("bench", {name}, time.monotonic(), 120)
-                    assert name in found, "not Ready in time"
+    def counts(sim: Any, since: float, name: str) -> dict[str, float]:
+        found = cloud_run_counts(sim, since, name)
+        return {key: found[key] for key in ("reads", "writes")}
 
-                def count(since: float) -> dict[str, float]:
-                    counts = cloud_run_counts(env.sim, since, name)
-                    return {key: counts[key] for key in ("reads", "writes")}
-
-                async def step(action: Callable[[], Any]) -> dict[str, float]:
-                    return await _timed(action, ready, count)
-
-                measured = {
-                    "create": await step(lambda: env.create_all("bench", [cloud_run_manifest(name)])),
-                    "image update (new revision)": await step(lambda: env.patch_spec(
-                        "bench", name, {"server": {"image": "ghcr.io/acme/calc:2"}})),
-                    "rollback to a kept revision": await step(lambda: env.patch_spec(
-                        "bench", name, {"server": {"image": "ghcr.io/acme/calc:1"}})),
-                }
-                since = time.monotonic()
-                await asyncio.sleep(11)  # two drift checks at MCP_DRIFT_INTERVAL=5
-                idle = cloud_run_counts(env.sim, since, name)
-                measured["idle drift check (per check)"] = {"reads": idle["reads"] / 2, "writes": idle["writes"] / 2,
-                                                            "seconds": 0.0}
-                for step_name, values in measured.items():
-                    for key, value in values.items():
-                        steps.setdefault(step_name, {}).setdefault(key, []).append(value)
-                log(f"cloud run lifecycle #{run + 1}: " + "; ".join(
-                    f"{k}: {v['reads']:.0f} reads, {v['writes']:.0f} writes, {v['seconds']:.1f}s" for k, v in measured.items()))
-            finally:
-                await env.close()
-    return {step: {k: summary(v) for k, v in values.items()} for step, values in steps.items()}
+    return await target_lifecycle("google-cloud-run", repeats, lambda name, image: cloud_run_manifest(name, image), counts,
+                                  "image update (new revision)")
 
 
 def scenario_cloud_run_clients(repeats: int, count: int = 2000) -> dict[str, Any]:
