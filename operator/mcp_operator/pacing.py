@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Mapping
+from itertools import takewhile
 
 from .concurrency import leave_place
 
@@ -36,26 +38,28 @@ class ThrottlePacer:
 
 class RequestBudget:
     """Keeps requests under a cloud's limit per window *before* it refuses any, for clouds where a refusal is costly
-    (a lockout of the whole account for a window, say). A token bucket whose burst plus a window's refill stays
-    within the limit: ``burst + rate x window <= limit``, so no window of that length ever sees more."""
+    (a lockout of the whole account for a window, say). A sliding window: at most ``limit`` requests in any ``window``
+    seconds (so a fixed window of the cloud's never sees more either), and at most ``per_second`` in any second. A
+    fleet spends the whole first window at once, then as the window slides, rather than a trickle from the start."""
 
-    def __init__(self, limit: int, window: float, burst: int):
-        if burst >= limit:
-            raise ValueError("the burst must leave room for the window's refill")
-        self.capacity = float(burst)
-        self.rate = (limit - burst) / window
-        self._tokens = float(burst)
-        self._stamp = time.monotonic()
+    def __init__(self, limit: int, window: float, per_second: int = 50):
+        self.limit, self.window, self.per_second = limit, window, per_second
+        self._sent: deque[float] = deque()
         self._lock = asyncio.Lock()
 
     async def spend(self) -> None:
         async with self._lock:  # in order: a waiting request is not overtaken by a later one
-            now = time.monotonic()
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            if self._tokens < 1:
-                wait = (1 - self._tokens) / self.rate
-                leave_place()
-                await asyncio.sleep(wait)
-                self._tokens, self._stamp = 1.0, time.monotonic()
-            self._tokens -= 1
+            while True:
+                now = time.monotonic()
+                while self._sent and self._sent[0] <= now - self.window:
+                    self._sent.popleft()
+                second_ago = now - 1.0
+                last_second = sum(1 for _ in takewhile(second_ago.__lt__, reversed(self._sent)))
+                if len(self._sent) < self.limit and last_second < self.per_second:
+                    self._sent.append(now)
+                    return
+                waits = [self._sent[0] + self.window - now] if len(self._sent) >= self.limit else []
+                if last_second >= self.per_second:
+                    waits.append(self._sent[-self.per_second] + 1.0 - now)
+                leave_place()  # others' passes go on while this one waits its turn
+                await asyncio.sleep(max(min(waits), 0.001))

@@ -50,10 +50,14 @@ def test_the_whole_workflow(cluster: Cluster, cloud: SimulatorThread, operator: 
     init = mcp(cluster, cloud, "init", "--from", str(project), "--image", "ghcr.io/acme/calc:1", "--output-file", str(manifest))
     assert init.returncode == 0, init.stderr
 
-    deployed = mcp(cluster, cloud, "deploy", "-n", namespace, "-f", str(manifest), "--wait", "--timeout", "60s")
+    cloud.call(cloud.simulator.world.latency.__setitem__, "containerApp.create", 2.5)  # long enough to be seen
+    try:
+        deployed = mcp(cluster, cloud, "deploy", "-n", namespace, "-f", str(manifest), "--wait", "--timeout", "60s")
+    finally:
+        cloud.call(cloud.simulator.world.latency.__setitem__, "containerApp.create", 0.3)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert "mcpdeployment/calc-cli serverside-applied" in deployed.stdout
-    assert "Reconciling: CreatingRevision" in deployed.stdout and "is Ready after" in deployed.stdout
+    assert "Reconciling: CloudOperationInProgress" in deployed.stdout and "is Ready after" in deployed.stdout, deployed.stdout
     assert ": https://calc-cli." in deployed.stdout and "s calc-cli: " in deployed.stdout, "elapsed time on each line"
 
     outputs = json.loads(mcp(cluster, cloud, "outputs", "calc-cli", "-n", namespace, "-o", "json").stdout)

@@ -130,18 +130,25 @@ def test_refusals_are_classified_by_status_and_cloudflares_code(status: int, cod
 
 
 def test_the_request_budget_never_allows_more_than_its_limit_in_a_window() -> None:
-    budget = RequestBudget(limit=1100, window=300.0, burst=100)
-    assert budget.capacity + budget.rate * 300.0 <= 1100
-    fast = RequestBudget(limit=12, window=1.0, burst=2)  # 10 a second after a burst of 2
+    """A sliding window: the whole budget at once, then one more as each spent one ages out; never more per second."""
+    budget = RequestBudget(limit=6, window=0.5, per_second=100)
+    stamps: list[float] = []
 
-    async def spend(count: int) -> float:
-        started = time.monotonic()
+    async def spend(count: int) -> None:
         for _ in range(count):
-            await fast.spend()
-        return time.monotonic() - started
+            await budget.spend()
+            stamps.append(time.monotonic())
 
-    assert asyncio.run(spend(2)) < 0.05, "the burst goes at once"
-    assert asyncio.run(spend(3)) >= 0.25, "then one request per 1/rate"
+    started = time.monotonic()
+    asyncio.run(spend(14))
+    assert stamps[5] - started < 0.05, "the first window's budget goes at once"
+    assert stamps[6] - started >= 0.45, "then none before the first ages out"
+    assert all(sum(1 for t in stamps if start <= t < start + 0.5) <= 6 for start in stamps), "no window sees more than 6"
+    capped = RequestBudget(limit=1000, window=300.0, per_second=3)
+    stamps.clear()
+    budget = capped
+    asyncio.run(spend(4))
+    assert stamps[3] - stamps[0] >= 0.95, "at most 3 in any second"
 
 
 def test_a_rollback_to_a_bundle_revision_restores_the_artifact_and_clears_the_image() -> None:

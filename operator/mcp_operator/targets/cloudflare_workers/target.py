@@ -105,7 +105,7 @@ class WorkersTarget:
         self.settings = settings
         self.client = AsyncCloudflare(api_token=token, base_url=settings.api_base, max_retries=0,
                                       http_client=DefaultAsyncHttpxClient(verify=context, trust_env=proxies_configured()))
-        self.budget = RequestBudget(settings.budget, WINDOW, burst=min(100, settings.budget // 10))
+        self.budget = RequestBudget(settings.budget, WINDOW)
         self.fetcher = fetcher
         self._subdomains: dict[str, str] = {}  # account -> its workers.dev subdomain
         self._refused: dict[str, dict[str, str]] = {}  # script -> key label -> why Cloudflare refused its upload
