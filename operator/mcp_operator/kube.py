@@ -60,10 +60,14 @@ def decode_secret_data(data: dict[str, str] | None, errors: str = "strict") -> d
     return {key: base64.b64decode(value).decode(errors=errors) for key, value in (data or {}).items()}
 
 
+def _collection_path(namespace: str, kind: str = PLURAL) -> str:
+    if kind in ("secrets", "events"):
+        return f"/api/v1/namespaces/{quote(namespace)}/{kind}"
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{kind}"
+
+
 def _object_path(namespace: str, name: str, kind: str = PLURAL) -> str:
-    if kind == "secrets":
-        return f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}"
-    return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{kind}/{quote(name)}"
+    return f"{_collection_path(namespace, kind)}/{quote(name)}"
 
 
 def session_for(info: kopf.ConnectionInfo, connections: int, **options: Any) -> aiohttp.ClientSession:
@@ -145,14 +149,14 @@ class Kube:
         return await self._request("GET", _object_path(namespace, name))
 
     async def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        """The Events about one McpDeployment."""
-        found = await self._request("GET", f"/api/v1/namespaces/{quote(namespace)}/events",
+        """The Events about one McpDeployment, oldest first."""
+        found = await self._request("GET", _collection_path(namespace, "events"),
                                     params={"fieldSelector": f"involvedObject.name={name},involvedObject.kind={KIND}"}) or {}
-        return list(found.get("items", []))
+        return sorted(found.get("items", []), key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
 
     async def names(self, namespace: str) -> list[str]:
         """The McpDeployments of a namespace, by name."""
-        found = await self._request("GET", _object_path(namespace, "").rstrip("/")) or {}
+        found = await self._request("GET", _collection_path(namespace)) or {}
         return sorted(str(item["metadata"]["name"]) for item in found.get("items", []))
 
     async def delete(self, namespace: str, name: str) -> None:

@@ -311,7 +311,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
         body = await cluster.require(args.name)
         events = await cluster.kube.events(cluster.namespace, args.name)
     status = body.get("status", {})
-    recent = sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))[-10:]
+    recent = events[-10:]
     data = {"name": args.name, "namespace": body["metadata"].get("namespace"), "target": body["spec"]["target"]["type"],
             "url": status.get("url"), "generation": body["metadata"].get("generation"),
             "observedGeneration": status.get("observedGeneration"), "conditions": status.get("conditions", []),
@@ -319,22 +319,25 @@ async def cmd_status(args: argparse.Namespace) -> int:
             "events": [{"type": e.get("type"), "reason": e.get("reason"), "message": e.get("message"),
                         "count": e.get("count", 1), "last": e.get("lastTimestamp") or e.get("eventTime")} for e in recent]}
 
+    def section(title: str, header: list[str], rows: list[list[str]], empty: str | None = "(none)") -> list[str]:
+        table = columns(header, rows).splitlines() if rows or empty is None else [empty]
+        return ["", f"{title}:", *("  " + line for line in table)]
+
     def table() -> str:
         observed = data["observedGeneration"] if data["observedGeneration"] is not None else "-"
-        lines = [f"Name:        {data['namespace']}/{args.name}", f"Target:      {data['target']}",
-                 f"URL:         {data['url'] or '-'}", f"Generation:  {data['generation']} (observed: {observed})",
-                 "", "Conditions:"]
-        lines += ["  " + line for line in columns(["TYPE", "STATUS", "REASON", "MESSAGE"], [
-            [c["type"], c["status"], c.get("reason", ""), c.get("message", "")] for c in data["conditions"]]).splitlines()]
-        lines += ["", "Traffic:"] + (["  " + line for line in columns(["REVISION", "NUMBER", "PERCENT", "URL"], [
-            [t["revisionName"], str(t.get("revisionNumber", "-")), f"{t['percent']}%", t.get("url") or "-"]
-            for t in data["traffic"]]).splitlines()] if data["traffic"] else ["  (none)"])
-        lines += ["", "Revisions:"] + (["  " + line for line in columns(HISTORY_HEADER, history_rows(status)).splitlines()]
-                                       if data["revisions"] else ["  (none)"])
-        lines += ["", "Events:"] + (["  " + line for line in columns(["TYPE", "REASON", "LAST", "MESSAGE"], [
-            [e["type"] or "", e["reason"] or "", str(e["last"] or ""), e["message"] or ""] for e in data["events"]]).splitlines()]
-                                    if data["events"] else ["  (none)"])
-        return "\n".join(lines)
+        return "\n".join([
+            f"Name:        {data['namespace']}/{args.name}", f"Target:      {data['target']}",
+            f"URL:         {data['url'] or '-'}", f"Generation:  {data['generation']} (observed: {observed})",
+            *section("Conditions", ["TYPE", "STATUS", "REASON", "MESSAGE"],
+                     [[c["type"], c["status"], c.get("reason", ""), c.get("message", "")] for c in data["conditions"]],
+                     empty=None),
+            *section("Traffic", ["REVISION", "NUMBER", "PERCENT", "URL"],
+                     [[t["revisionName"], str(t.get("revisionNumber", "-")), f"{t['percent']}%", t.get("url") or "-"]
+                      for t in data["traffic"]]),
+            *section("Revisions", HISTORY_HEADER, history_rows(status)),
+            *section("Events", ["TYPE", "REASON", "LAST", "MESSAGE"],
+                     [[e["type"] or "", e["reason"] or "", str(e["last"] or ""), e["message"] or ""] for e in data["events"]]),
+        ])
 
     emit(data, args.output, table)
     return 0
@@ -444,9 +447,7 @@ async def follow_deletion(cluster: Cluster, name: str, limit: float) -> int:
     deadline, shown = time.monotonic() + limit, set()
     while True:
         body = await cluster.get(name)
-        events = sorted(await cluster.kube.events(cluster.namespace, name),
-                        key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-        for event in events:
+        for event in await cluster.kube.events(cluster.namespace, name):
             key = (event.get("reason"), event.get("message"))
             if event.get("reason") in DELETION_REASONS and key not in shown:
                 shown.add(key)
