@@ -188,11 +188,7 @@ def _from_wrangler(conversion: Conversion, path: Path) -> None:
     variables = [{"name": k, "value": str(v)} for k, v in (wrangler.get("vars") or {}).items() if k not in known]
     if variables:
         spec["server"]["env"] = [*spec["server"].get("env", []), *variables]
-    try:
-        McpDeploymentSpec.model_validate(spec)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise InitError(f"{path}: spec.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from error
+    _check(spec, "", str(path))
 
 
 def from_document(document: dict[str, Any], text: str, where: str, environ: Mapping[str, str], image: str | None = None,
@@ -264,12 +260,7 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
     conversion.manifest = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
                            "metadata": {"name": server["name"], **({"namespace": namespace} if namespace else {})},
                            "spec": spec}
-    try:  # the rules the API server applies, checked before anything is written
-        McpDeploymentSpec.model_validate(spec)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = "spec." + ".".join(str(p) for p in first["loc"])
-        raise InitError(f"{'' if where == 'flags' else where + ': '}{_source_of(field, text, where)}{field}: {first['msg']}") from error
+    _check(spec, text, where)
     if secrets and with_secret:
         conversion.secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                              "metadata": {"name": secret_name, **({"namespace": namespace} if namespace else {})},
@@ -278,6 +269,17 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
         conversion.warnings.append(f"[secrets] became references to Secret {secret_name}; create it "
                                    "(or rerun with --with-secret to get a Secret manifest)")
     return conversion
+
+
+def _check(spec: dict[str, Any], text: str, where: str) -> None:
+    """The rules the API server applies, checked before anything is written; the first broken one names the field and
+    where its value came from (a deploy.toml key, a variable, a flag)."""
+    try:
+        McpDeploymentSpec.model_validate(spec)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = "spec." + ".".join(str(p) for p in first["loc"])
+        raise InitError(f"{'' if where == 'flags' else where + ': '}{_source_of(field, text, where)}{field}: {first['msg']}") from error
 
 
 def _source_of(field: str, text: str, where: str) -> str:
