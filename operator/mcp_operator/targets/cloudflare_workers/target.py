@@ -117,7 +117,7 @@ class WorkersTarget:
         await self.client.close()
 
     async def _call(self, call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        """One request (raw), within the budget, counted; Cloudflare's ``result`` (with ``result_info`` merged for lists)."""
+        """One request (raw), within the budget, counted; the ``result`` of Cloudflare's envelope."""
         await self.budget.spend()
         try:
             raw = await call(*args, **kwargs)

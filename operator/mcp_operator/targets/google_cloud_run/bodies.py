@@ -44,6 +44,11 @@ def marks(desired: Desired) -> dict[str, str]:
     return {CREATED_BY_TAG: OPERATOR_NAME, OWNER_TAG: desired.owner}
 
 
+def annotations_with_marks(desired: Desired, service: Mapping[str, Any]) -> dict[str, str]:
+    """The service's annotations with ours on top: a write that takes a service over keeps what others set."""
+    return {**(service.get("annotations") or {}), **marks(desired)}
+
+
 def template(desired: Desired, key: RevisionKey, secret_versions: Mapping[str, str]) -> dict[str, Any]:
     """The revision template of ``key``. ``secret_versions`` maps an environment variable to its secret's version."""
     where = service_placement(desired)

@@ -75,11 +75,9 @@ class TokenSource:
         self.credentials = credentials
         self._lock = asyncio.Lock()
         self._session = requests.Session()
-        self._session.trust_env = False  # else REQUESTS_CA_BUNDLE (set machine-wide here) overrides verify
+        # Without proxies, the environment is not read: REQUESTS_CA_BUNDLE (set machine-wide here) would override verify.
+        self._session.trust_env = proxies_configured()
         self._session.verify = ca_bundle or True
-        if proxies_configured():
-            self._session.trust_env = True
-            self._session.verify = ca_bundle or True
 
     async def token(self) -> str:
         if not self.credentials.valid:

@@ -137,7 +137,7 @@ class CloudRunTarget:
         percents = {n: p for n, p in bodies.percents(service).items() if p > 0} or {name: 100}
         traffic = bodies.traffic(percents, {**bodies.tags_for(where, list(percents)), name: bodies.tag_of(key)})
         body = {"template": template, "traffic": traffic, "etag": service["etag"],
-                "annotations": {**(service.get("annotations") or {}), **bodies.marks(desired)}}
+                "annotations": bodies.annotations_with_marks(desired, service)}
         await self.client.call("run", "PATCH", f"v2/{where.path}", body, {"updateMask": "template,traffic,annotations"})
         return wait
 
@@ -198,7 +198,7 @@ class CloudRunTarget:
         drift = bodies.config_drift(desired, service, None)
         if drift:
             body = {**bodies.service_settings(desired), "etag": service["etag"],
-                    "annotations": {**(service.get("annotations") or {}), **bodies.marks(desired)}}
+                    "annotations": bodies.annotations_with_marks(desired, service)}
             await self.client.call("run", "PATCH", f"v2/{where.path}", body, {"updateMask": "ingress,scaling,annotations"})
         await self._ensure_public(desired, seen.policy)
         return Accepted(retry_after=min(self.settings.poll_interval, 2.0) if drift else None)
