@@ -640,10 +640,7 @@ def cloud_run_report(results: dict[str, Any]) -> list[str]:
     lifecycle = results.get("cloud_run_lifecycle")
     if lifecycle:
         lines += ["## 12. google-cloud-run: Admin API requests per lifecycle step", "",
-                  "| step | reads | writes | seconds |", "|---|---|---|---|"]
-        for step, values in lifecycle.items():
-            lines.append(f"| {step} | {fmt(values['reads'], '', 1, 0)} | {fmt(values['writes'], '', 1, 0)} | "
-                         f"{fmt(values['seconds'])} |")
+                  *lifecycle_table(lifecycle, {"reads": "reads", "writes": "writes"})]
         lines += ["", "Goals: zero writes in an idle drift check; a new revision is one write (the template with traffic",
                   "pinned and its tag) plus one to move traffic after its MCP check; a rollback to a kept revision is one",
                   "write.", ""]
@@ -787,6 +784,14 @@ def fmt(values: dict[str, float], unit: str = "", scale: float = 1.0, digits: in
     return " / ".join(f"{values[k] * scale:.{digits}f}" for k in ("min", "median", "max")) + unit
 
 
+def lifecycle_table(lifecycle: dict[str, Any], figures: dict[str, str]) -> list[str]:
+    """A table of requests per lifecycle step: one column per figure (key -> header), then the seconds."""
+    rows = ["| step | " + " | ".join(figures.values()) + " | seconds |", "|---" * (len(figures) + 2) + "|"]
+    rows += [f"| {step} | " + " | ".join(fmt(values[key], '', 1, 0) for key in figures) + f" | {fmt(values['seconds'])} |"
+             for step, values in lifecycle.items()]
+    return rows
+
+
 def write_report(results: dict[str, Any], path: Path) -> None:
     lines = ["# Benchmarks", "",
              "Measured by `make bench` (`python -m bench`): the operator as a real process, on a local kube-apiserver +",
@@ -834,10 +839,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     if lifecycle:
         lines += ["## 3. ARM calls per lifecycle step", "", "Counted by the simulator for the app's own URLs (the shared group",
                   "and environment exist already).", "",
-                  "| step | reads | writes | deletes | seconds |", "|---|---|---|---|---|"]
-        for step, values in lifecycle.items():
-            lines.append(f"| {step} | {fmt(values['reads'], '', 1, 0)} | {fmt(values['writes'], '', 1, 0)} | "
-                         f"{fmt(values['deletes'], '', 1, 0)} | {fmt(values['seconds'])} |")
+                  *lifecycle_table(lifecycle, {"reads": "reads", "writes": "writes", "deletes": "deletes"})]
         lines += ["", "Goals: zero ARM writes in an idle drift check; a rollback to a kept revision in ≤ 2 ARM writes.", ""]
     rollback = results.get("rollback")
     if rollback:
@@ -896,10 +898,8 @@ def lambda_report(results: dict[str, Any]) -> list[str]:
     lifecycle = results.get("lambda_lifecycle")
     if lifecycle:
         lines += ["## 9. aws-lambda: requests per lifecycle step", "",
-                  "| step | control-plane requests | of which writes | GetFunction + GetPolicy | seconds |", "|---|---|---|---|---|"]
-        for step, values in lifecycle.items():
-            lines.append(f"| {step} | {fmt(values['control'], '', 1, 0)} | {fmt(values['writes'], '', 1, 0)} | "
-                         f"{fmt(values['own_bucket'], '', 1, 0)} | {fmt(values['seconds'])} |")
+                  *lifecycle_table(lifecycle, {"control": "control-plane requests", "writes": "of which writes",
+                                               "own_bucket": "GetFunction + GetPolicy"})]
         lines += ["", "Goals: zero writes in an idle drift check; a rollback to a kept version is one alias write.", ""]
     sdk = results.get("lambda_sdk")
     if sdk:
