@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,12 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from simcore.certs import ServingCerts
 from simcore.controls import common_control
-from simcore.faults import Fault, Faults, RecordedRequest, drop
-from simcore.faults import counts as count_requests
-from simcore.front import serve_https, start_ingress, stop_serving
-from simcore.mcp_ingress import McpIngress
+from simcore.faults import Fault, RecordedRequest, drop
+from simcore.front import SimulatorFront
 
 from .identity import Identity
 from .schema import OpenApiDocument, load_document
@@ -56,10 +52,15 @@ class SimulatorConfig:
     latency: dict[str, float] = field(default_factory=dict)
 
 
-class Simulator:
+class Simulator(SimulatorFront):
     """An ARM + identity simulator. Use ``start()``/``stop()`` from asyncio, or run ``python -m armsim``."""
 
+    workdir_prefix = "armsim-"
+    max_body = 8 * 1024 * 1024
+    world: World
+
     def __init__(self, config: SimulatorConfig | None = None, workdir: Path | None = None):
+        super().__init__(workdir)
         self.config = config or SimulatorConfig()
         self.world = World([self.config.subscription_id], self.config.registered_providers)
         self.world.latency.update(self.config.latency)
@@ -67,31 +68,13 @@ class Simulator:
                                  {self.config.client_id})
         self.throttle = Throttle(enabled=self.config.throttling)
         self.retry_after = self.config.retry_after
-        self.faults = Faults()
-        self.requests: list[RecordedRequest] = []
         self.document: OpenApiDocument | None = load_document(str(self.config.openapi)) if self.config.openapi else None
-        self.workdir = workdir
-        self.certs: ServingCerts | None = None
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-        self.ingress: McpIngress | None = None  # where apps' URLs are answered (by real MCP servers)
         self._routes = self._route_table()
 
     # ----- lifecycle ----------------------------------------------------------------------------
-    @property
-    def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
     async def start(self, port: int = 0) -> None:
-        directory = self.workdir or Path(tempfile.mkdtemp(prefix="armsim-"))
-        self._created = None if self.workdir else directory  # removed on stop: no CA key left behind
-        self._runner, self.certs, self.port = await serve_https(self._dispatch, directory, port, 8 * 1024 * 1024)
+        await super().start(port)
         self.world.log_stream_base = self.endpoint + "/_logstream"
-        self.ingress = await start_ingress(self.certs, self.world.backend_for_host, directory)
-
-    async def stop(self) -> None:
-        await stop_serving(self.ingress, self._runner, getattr(self, "_created", None))
-        self.ingress, self._runner = None, None
 
     def info(self) -> JSON:
         return {
@@ -111,9 +94,6 @@ class Simulator:
         return self.world
 
     # ----- controls -----------------------------------------------------------------------------
-    def add_fault(self, **kwargs: Any) -> Fault:
-        return self.faults.add(**kwargs)
-
     def fail_revisions(self, image_contains: str, message: str | None = None, code: str | None = None) -> None:
         rule = RevisionFailure(image_contains)
         if message:
@@ -129,10 +109,6 @@ class Simulator:
         self.faults.clear()
         self.world.revision_failures.clear()
         self.world.operation_failures.clear()
-
-    def counts(self, since: float = 0.0) -> dict[str, int]:
-        """ARM calls by class since ``since`` (monotonic seconds): reads, writes, deletes, throttled, total."""
-        return count_requests(self.requests, ("reads", "writes", "deletes"), since)
 
     async def _controls(self, request: web.Request, path: str) -> web.StreamResponse:
         body: Any = await request.json() if request.can_read_body else {}

@@ -97,6 +97,7 @@ class SimulatorFront:
         self.port = 0
         self.ingress: McpIngress | None = None
         self._runner: web.AppRunner | None = None
+        self._created: Path | None = None  # a temporary directory start() made for the CA and keys: removed on stop
 
     @property
     def endpoint(self) -> str:
@@ -109,12 +110,12 @@ class SimulatorFront:
         import tempfile
 
         directory = self.workdir or Path(tempfile.mkdtemp(prefix=self.workdir_prefix))
-        self._created = None if self.workdir else directory  # removed on stop: no CA key left behind
+        self._created = None if self.workdir else directory
         self._runner, self.certs, self.port = await serve_https(self._dispatch, directory, port, self.max_body)
         self.ingress = await start_ingress(self.certs, self.world.backend_for_host, directory)
 
     async def stop(self) -> None:
-        await stop_serving(self.ingress, self._runner, getattr(self, "_created", None))
+        await stop_serving(self.ingress, self._runner, self._created)
         self.ingress, self._runner = None, None
 
     # ----- controls (simcore's Controllable) ------------------------------------------------------------------
