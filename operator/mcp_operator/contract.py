@@ -8,7 +8,9 @@ remove it all (delete), and show me the logs.
 
 Revisions are named by a ``RevisionKey`` (our number + the spec hash). Each target carries the key in
 whatever the cloud lets it set (a revision suffix, a version description, a label, an annotation) and
-reads it back in ``observe``; a revision's cloud id may be chosen by us or assigned by the cloud.
+reads it back in ``observe``; a revision's cloud id may be chosen by us or assigned by the cloud. A cloud
+that can carry nothing of ours (``Capabilities.carries_marks`` False) is given the history instead
+(``Desired.history``): the target keys the revisions it finds from what status recorded of them.
 Nothing here knows any cloud; a target's own folder under ``targets/`` is where a cloud is known.
 """
 
@@ -109,6 +111,7 @@ class Observed:
     revisions: tuple[ObservedRevision, ...] = ()
     busy: str | None = None  # set while the cloud runs an operation on it: what it is doing
     host: str | None = None  # where it answers (a DNS name); the URL is https://<host>/
+    url: str | None = None  # the URL, where the cloud gives one with a path of its own (else https://<host>/)
     facts: Mapping[str, str] = field(default_factory=dict)  # the cloud's own words on it, for status.<section>
     config_drift: tuple[str, ...] = ()  # human-readable differences of settings that make no revision
     # False when only part was read (revisions inferred): absent revisions are then unknown, not gone.
@@ -140,10 +143,25 @@ class Capabilities:
     max_traffic_split: int  # how many revisions can share traffic at once (1: no split at all)
     idle_revisions_cost: bool  # whether a revision without traffic is billed until retired
     standby_revisions: int = 0  # idle revisions kept running for an instant rollback (when idle ones cost)
-    has_revisions: bool = True  # False: each change replaces the deployment, and a rollback redeploys
+    # False: the cloud keeps no versions to switch between. Each revision is a new deployment that replaces the
+    # serving one when it succeeds (a failed one leaves it serving); the replaced ones show as RETIRED and can never
+    # serve again, so a rollback by spec edit deploys the kept artifact once more, as a new revision.
+    has_revisions: bool = True
+    # False: the cloud keeps no tags, labels or descriptions we could set; what is ours, and which revision is which,
+    # is known only from the history (Desired.history) and from what this process created.
+    carries_marks: bool = True
     # Revisions the history no longer holds are deleted (retire): they count against a quota, and a rollback by
     # spec edit cannot reach them anyway.
     deletes_beyond_history: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedRevision:
+    """What status records of one revision, handed to a target whose cloud carries no key (see ``Desired.history``)."""
+
+    key: RevisionKey
+    cloud_id: str | None  # None: the intent is recorded, the cloud's id for it is not known yet
+    since: str  # when the operator recorded the intent (RFC 3339): a revision created before it is not this one
 
 
 @dataclass(frozen=True)

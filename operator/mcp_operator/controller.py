@@ -23,7 +23,7 @@ from .contract import Connector, Credentials, Deletion, Target, TerminalError, T
 from .kube import Kube, SecretMissing
 from .reconcile import ownership
 from .reconcile import plan as planning
-from .reconcile.desired import Desired, SpecError, resolve, with_secrets_digest
+from .reconcile.desired import Desired, SpecError, resolve, with_history, with_secrets_digest
 from .secrets import SecretIndex, fingerprint
 from .settings import Settings
 from .targets.registry import Connectors, supported
@@ -199,6 +199,7 @@ class Controller:
         self.secret_index.refer(namespace, name, {ref.secret_name for ref in desired.secret_env})
         await self.protect_credentials(namespace, name, spec)
         desired = with_secrets_digest(desired, await self.secrets_digest(desired, uid or f"{namespace}/{name}"))
+        desired = with_history(desired, status)
         target = await self.target_for(desired, spec)
         observed = await target.observe(desired, detailed=planning.wants_detail(status, generation))
         if planning.needs_detail(status, desired.revision_hash, observed):
@@ -372,6 +373,7 @@ class Controller:
             await self._save(meta.get("uid", ""), meta["namespace"], meta["name"], status)
             emit("Warning", "CredentialsMissing", message)
             raise TerminalError("CredentialsMissing", message) from missing
+        desired = with_history(desired, status)
         observed = await target.observe(desired, detailed=False)
         if observed.exists and not ownership.may_delete(observed, desired.owner):
             note = (f"left {observed.resource or 'the cloud resource'} in place: it is not this McpDeployment's "

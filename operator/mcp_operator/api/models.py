@@ -522,6 +522,7 @@ class RevisionRecord(ApiModel):
     name: str = Field(description="The revision's name in the cloud.")
     image: str = Field(description="The container image of the revision.")
     created_at: str = Field(description="When the operator asked for the revision (RFC 3339).")
+    ready_at: str | None = Field(default=None, description="When the cloud first showed it ready (RFC 3339).")
     state: str = Field(description="Pending, Provisioning, Ready, Failed, Inactive or Gone.")
     traffic_weight: int = Field(default=0, description="Percent of traffic it receives.")
     hash: str = Field(description="Hash of the snapshot; equal hashes mean equal revisions.")

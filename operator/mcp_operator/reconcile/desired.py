@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..api.models import McpDeploymentSpec, RevisionSnapshot, Rollout, Verify
+from ..api.models import McpDeploymentSpec, McpDeploymentStatus, RevisionSnapshot, Rollout, Verify
+from ..contract import RecordedRevision, RevisionKey
 
 if TYPE_CHECKING:
     from ..contract import Connector
@@ -45,6 +46,7 @@ class Placement:
     snapshot: RevisionSnapshot  # what makes a revision, as kept in status for a rollback
     status_section: str  # the key of the target's own object in status (the same as its spec section)
     facts: Mapping[str, Any] = field(default_factory=dict)  # what it resolved (account, region ...), for that object
+    authenticated: bool = False  # the cloud itself asks MCP clients for credentials (so any origin is no open door)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class Desired:
     adopt: bool = False  # spec.adoptionPolicy is Adopt: a resource someone else made may be taken over
     verify: Verify = field(default_factory=Verify)  # the MCP check a revision passes before it takes traffic
     rollout: Rollout = field(default_factory=Rollout)  # how traffic moves to it once it passed: at once or in steps
+    # The revisions status records, oldest first: only a target whose cloud carries no key of ours reads it.
+    history: tuple[RecordedRevision, ...] = ()
 
     @property
     def owner(self) -> str:
@@ -113,3 +117,10 @@ def with_secrets_digest(desired: Desired, digest: str | None) -> Desired:
     snapshot = desired.snapshot.model_copy(update={"secrets_digest": digest})
     placement = dataclasses.replace(desired.placement, snapshot=snapshot)
     return dataclasses.replace(desired, placement=placement, revision_hash=snapshot_hash(snapshot))
+
+
+def with_history(desired: Desired, status: McpDeploymentStatus) -> Desired:
+    """The desired state with what status records of its revisions (for a cloud that can carry none of our keys)."""
+    history = tuple(RecordedRevision(RevisionKey(r.number, r.hash), r.name or None, r.created_at)
+                    for r in status.revisions if r.state != "Gone")
+    return dataclasses.replace(desired, history=history)

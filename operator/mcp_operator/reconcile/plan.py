@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from ..api.models import (
     IMAGE_REFERENCE,
@@ -121,11 +122,14 @@ def conditions_for(status: McpDeploymentStatus, outcome: str, reason: str, messa
 
 
 def _insecure_condition(status: McpDeploymentStatus, desired: Desired, generation: int, now: str) -> None:
-    if desired.open_to_any_origin:
+    if desired.open_to_any_origin and not desired.placement.authenticated:
         set_condition(status, INSECURE, "True", "AnyOriginWithoutAuth",
                       "server.allowedOrigins is [\"*\"] and no authentication is configured: any website can call this "
                       "server's tools. Restrict allowedOrigins to your clients' origins and enable authentication in the "
                       "server.", generation, now)
+    elif desired.open_to_any_origin:
+        set_condition(status, INSECURE, "False", "AuthenticationRequired", "the cloud asks MCP clients for credentials",
+                      generation, now)
     else:
         set_condition(status, INSECURE, "False", "OriginsRestricted", "", generation, now)
 
@@ -134,8 +138,9 @@ def _observed_for(record: RevisionRecord, observed: Observed) -> ObservedRevisio
     return observed.find(record.number, record.hash, record.name or None)
 
 
-def refresh_history(status: McpDeploymentStatus, observed: Observed) -> None:
-    """Brings each recorded revision's cloud id, state and traffic up to date with what the cloud shows."""
+def refresh_history(status: McpDeploymentStatus, observed: Observed, stamp: str | None = None) -> None:
+    """Brings each recorded revision's cloud id, state and traffic up to date with what the cloud shows (``stamp``:
+    now, when a revision is first seen ready)."""
     for record in status.revisions:
         found = _observed_for(record, observed)
         if found is None:
@@ -146,7 +151,17 @@ def refresh_history(status: McpDeploymentStatus, observed: Observed) -> None:
         record.name = found.cloud_id  # a cloud that assigns ids tells it here, at the latest
         record.traffic_weight = found.percent
         record.state = STATE_OF_PHASE[found.phase]
+        if found.phase is Phase.READY and record.ready_at is None and stamp is not None:
+            record.ready_at = stamp
         record.message = (found.message or "the revision failed to provision") if found.phase is Phase.FAILED else None
+
+
+def endpoint(url: str, path: str) -> str:
+    """Where the MCP check goes: spec.verify.path on the revision's URL, or the URL itself when the cloud gave one with
+    its own path (an MCP URL such as https://gateway/<id>/mcp) and the spec keeps the default path."""
+    if path == "/" and urlsplit(url).path not in ("", "/"):
+        return url
+    return url.rstrip("/") + path
 
 
 def _from(code: str) -> str:
@@ -235,9 +250,9 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     set_target_status(nxt, desired.placement.status_section, {**desired.placement.facts, **known, **observed.facts})
     if observed.host or observed.complete:
         nxt.fqdn = observed.host
-        nxt.url = f"https://{observed.host}/" if observed.host else None
+        nxt.url = observed.url or (f"https://{observed.host}/" if observed.host else None)
     rebuilt = _rebuild_history(nxt, desired, observed, stamp)
-    refresh_history(nxt, observed)
+    refresh_history(nxt, observed, stamp)
     nxt.traffic = _traffic(nxt, observed)
     nxt.traffic_summary = _summary(nxt.traffic)
     # The revision with all the traffic; during a progressive rollout none has it, and the largest share counts.
@@ -250,6 +265,9 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     if rebuilt:
         result.events.append(("Normal", "HistoryRebuilt", rebuilt))
     candidate = _candidate(nxt, desired.revision_hash)
+    replaced = None
+    if candidate is not None and not context.capabilities.has_revisions and candidate.state == STATE_OF_PHASE[Phase.RETIRED]:
+        replaced, candidate = candidate, None  # a replaced deployment never serves again: its artifact is deployed anew
     nxt.latest_revision = (candidate.name or None) if candidate else nxt.latest_revision
 
     def progressing(reason: str, message: str, delay: float | None = poll_interval) -> Plan:
@@ -275,6 +293,11 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         if claim(observed, desired.owner) is Claim.FOREIGN:
             result.events.append(("Warning", "Adopting", f"adopting {observed.resource or 'the cloud resource'} "
                                   f"(spec.adoptionPolicy is Adopt); it had {describe_marks(observed.owner_marks)}"))
+        if replaced is not None:  # said plainly: no traffic switch happens, a new deployment is made
+            message = (f"redeploying revision {replaced.number}'s {_from(desired.snapshot.image)} as revision {number}: "
+                       "this target keeps no revisions to switch traffic back to, so a rollback is a new deployment")
+            result.events.append(("Normal", "Redeploying", message))
+            return progressing("Redeploying", message)
         result.events.append(("Normal", "CreatingRevision", f"creating revision {number}{named} {_from(desired.snapshot.image)}"))
         return progressing("CreatingRevision", f"creating revision {number} {_from(desired.snapshot.image)}")
 
@@ -346,7 +369,8 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     extra = _idle_to_retire(nxt, candidate, observed, context.capabilities)
     nxt.pending = None
     conditions_for(nxt, "ready", "Serving", f"{_named(candidate)} serves 100% of traffic"
-                   + (f" at {nxt.url}" if nxt.url else ""), generation, stamp)
+                   + (f" at {nxt.url}" if nxt.url else "") + _redeployed(nxt, candidate, context.capabilities),
+                   generation, stamp)
     if extra:
         result.action = Retire(extra)
         verb = "deactivating" if context.capabilities.idle_revisions_cost else "deleting"
@@ -356,10 +380,22 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         return result
     was_ready = any(c.type == READY and c.status == "True" for c in status.conditions)
     if not was_ready:
-        result.events.append(("Normal", "Ready", f"{_named(candidate)} serves 100% of traffic"))
+        result.events.append(("Normal", "Ready", f"{_named(candidate)} serves 100% of traffic"
+                              + _redeployed(nxt, candidate, context.capabilities)))
     result.requeue_after = drift_interval
     result.action = _periodic_check(nxt, candidate, observed, desired, now, context)
     return result
+
+
+def _redeployed(status: McpDeploymentStatus, serving: RevisionRecord, capabilities: Capabilities) -> str:
+    """Where a rollback was a new deployment (no revisions to switch to): which revision it restored, and how long the
+    deployment took, so that nobody mistakes it for an instant traffic switch."""
+    if capabilities.has_revisions:
+        return ""
+    earlier = next((r for r in status.revisions if r.hash == serving.hash and r.number < serving.number), None)
+    took = (f", in {_seconds_between(serving.created_at, serving.ready_at):.0f} s" if serving.ready_at else "")
+    return (f" (a new deployment of revision {earlier.number}'s artifact{took}: this target keeps no revisions to "
+            "switch back to)") if earlier else ""
 
 
 def _periodic_check(nxt: McpDeploymentStatus, serving: RevisionRecord, observed: Observed, desired: Desired,
@@ -372,7 +408,7 @@ def _periodic_check(nxt: McpDeploymentStatus, serving: RevisionRecord, observed:
     found = _observed_for(serving, observed)
     if found is None or not found.url:
         return None
-    url = found.url.rstrip("/") + desired.verify.path
+    url = endpoint(found.url, desired.verify.path)
     last = nxt.serving_check
     if last is not None and last.url == url and _seconds_since(last.checked_at, now) < context.drift_interval / 2:
         return None
@@ -420,7 +456,7 @@ def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: 
         return None  # this target cannot reach one revision alone (see its capabilities): traffic moves unchecked
     if found.phase is Phase.RETIRED and check is None:
         return None  # served before checks were recorded; a retired revision answers only once revived
-    url = found.url.rstrip("/") + desired.verify.path
+    url = endpoint(found.url, desired.verify.path)
     generation = nxt.observed_generation or 0
     waited = _seconds_since(check.first_checked_at, now) if check is not None else 0.0
     back = _share_back(candidate, observed)  # it has a share of real traffic (a step): no second chance
@@ -444,6 +480,9 @@ def _mcp_gate(nxt: McpDeploymentStatus, status: McpDeploymentStatus, candidate: 
         still = f"; all traffic went back to {_named(returned) if returned else back.cloud_id}"
     elif check.final:
         still = f"; all traffic went back to {_named(serving) if serving else 'the previous revision'}"
+    elif serving is candidate and not context.capabilities.has_revisions and len(nxt.revisions) > 1:
+        still = ("; it serves all traffic: this target replaces the deployment when the new one succeeds, so the check "
+                 "runs after it took over. Edit the spec back to an earlier revision to deploy that again")
     elif serving is candidate:
         still = "; it serves all traffic (there was no earlier revision to keep), fix it with a new revision"
     else:
@@ -487,7 +526,7 @@ def _next_step(nxt: McpDeploymentStatus, candidate: RevisionRecord, found: Obser
         if desired.verify.enabled and found.url and (check is None or _seconds_since(started or stamp, _at(check.checked_at))
                                                      < steps[step].pause_seconds):
             # Verified again at the end of each step, with its share of real traffic: a failure sends it all back.
-            result.action = VerifyMcp(candidate.number, found.url.rstrip("/") + desired.verify.path)
+            result.action = VerifyMcp(candidate.number, endpoint(found.url, desired.verify.path))
             return ("VerifyingMcp", f"checking {_named(candidate)} again after step {step + 1} of {len(steps)} "
                     f"({found.percent}% of traffic)", context.poll_interval)
         step, started = step + 1, None
@@ -525,6 +564,10 @@ def stalled_for(status: McpDeploymentStatus, reason: str) -> bool:
 
 def _at(when: str) -> datetime:
     return datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _seconds_between(start: str, end: str) -> float:
+    return (_at(end) - _at(start)).total_seconds()
 
 
 def _seconds_since(when: str, now: datetime | None) -> float:
