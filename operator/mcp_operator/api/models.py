@@ -65,8 +65,7 @@ class Target(ApiModel):
     ]})
 
     type: TargetType = Field(description="The cloud target: azure-container-apps, aws-lambda, google-cloud-run, "
-                                         "cloudflare-workers or pmcp-run. pmcp-run is accepted and reported Stalled "
-                                         "(TargetNotSupported); the others are reconciled.")
+                                         "cloudflare-workers or pmcp-run.")
 
 
 class SecretKeySelector(ApiModel):
@@ -320,6 +319,44 @@ class Cloudflare(ApiModel):
                                                 "its only .mjs file, else shim.mjs as worker-build names it).")
 
 
+class PmcpRunOAuth(ApiModel):
+    """OAuth for the MCP endpoint, as `[auth]` in deploy.toml: pmcp.run runs the authorization server (a user pool per
+    server, or a shared one) and asks MCP clients for a token. Applied after a deployment succeeds; no new deployment."""
+
+    enabled: bool = Field(default=False, description="Require OAuth tokens at the MCP URL (configureServerOAuth); false "
+                                                     "disables it (disableServerOAuth).")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "mcp/read"], max_length=32,
+                              json_schema_extra={"items": {"type": "string", "minLength": 1, "maxLength": 128}},
+                              description="Scopes clients may ask for ([auth.dcr] default_scopes).")
+    dcr_enabled: bool = Field(default=True, description="Dynamic client registration, so MCP clients register themselves.")
+    public_client_patterns: list[str] = Field(default_factory=list, max_length=32,
+                                              json_schema_extra={"items": {"type": "string", "minLength": 1,
+                                                                           "maxLength": 128}},
+                                              description="Client names allowed as public clients (e.g. claude, cursor).")
+    shared_pool_name: str | None = Field(default=None, min_length=1, max_length=128,
+                                         description="A shared user pool of the organisation instead of one per server.")
+
+
+class PmcpRun(ApiModel):
+    """pmcp.run settings, as the pmcp-run keys of deploy.toml. pmcp.run keeps no revisions: each revision is a new
+    deployment (a CloudFormation stack update) that replaces the serving one when it succeeds."""
+
+    api_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[^\s]+$",
+                                description="pmcp.run's API base URL (default: the operator's PMCP_API_URL, else "
+                                            "https://api.pmcp.run); its /.well-known/pmcp-config names the GraphQL endpoint.")
+    project_name: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+                                     description="The server's name at pmcp.run (default: server.name, else metadata.name).")
+    server_version: str | None = Field(default=None, min_length=1, max_length=64,
+                                       description="The version sent with each deployment (cargo-pmcp sends the crate's).")
+    memory_size: int = Field(default=512, ge=128, le=10240, description="Lambda memory in MB (cargo-pmcp sends 512).")
+    timeout: int = Field(default=30, ge=1, le=900, description="Lambda timeout in seconds (cargo-pmcp sends 30).")
+    tier: str | None = Field(default=None, min_length=1, max_length=64, description="[composition] tier.")
+    allow_composition: bool | None = Field(default=None, description="[composition] allow_composition.")
+    internal_only: bool | None = Field(default=None, description="[composition] internal_only.")
+    composition_description: str | None = Field(default=None, max_length=1024, description="[composition] description.")
+    oauth: PmcpRunOAuth = Field(default_factory=PmcpRunOAuth, description="OAuth at the MCP endpoint ([auth]).")
+
+
 class SecretReference(ApiModel):
     """A Secret in the McpDeployment's namespace."""
 
@@ -331,7 +368,8 @@ class Credentials(ApiModel):
     azure-container-apps: the Secret holds AZURE_TENANT_ID and AZURE_CLIENT_ID, plus either AZURE_CLIENT_SECRET or
     AZURE_FEDERATED_TOKEN. aws-lambda: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for
     temporary keys). google-cloud-run: credentials.json, a service-account key file or an external-account
-    (workload identity federation) configuration. cloudflare-workers: CLOUDFLARE_API_TOKEN."""
+    (workload identity federation) configuration. cloudflare-workers: CLOUDFLARE_API_TOKEN. pmcp-run: PMCP_CLIENT_ID
+    and PMCP_CLIENT_SECRET (client credentials), or PMCP_ACCESS_TOKEN."""
 
     secret_ref: SecretReference = Field(description="The Secret with the credential.")
 
@@ -428,6 +466,11 @@ class McpDeploymentSpec(ApiModel):
         _rule("self.target.type != 'cloudflare-workers' || (has(self.server.artifact) && !has(self.server.image))",
               "cloudflare-workers runs a bundle, not an image: set server.artifact (an OCI artifact by digest, or an "
               "HTTPS URL with sha256) and no server.image", field_path=".server.artifact"),
+        _rule("!has(self.pmcpRun) || self.target.type == 'pmcp-run'", "spec.pmcpRun applies only to target.type pmcp-run",
+              field_path=".pmcpRun"),
+        _rule("self.target.type != 'pmcp-run' || (has(self.server.artifact) && !has(self.server.image))",
+              "pmcp-run deploys the template and bootstrap cargo pmcp builds, not an image: set server.artifact (an OCI "
+              "artifact by digest, or an HTTPS URL with sha256) and no server.image", field_path=".server.artifact"),
         _rule("!has(self.server.artifact) || self.target.type in " + str(list(ARTIFACT_TARGETS)).replace('"', "'"),
               "server.artifact applies only to cloudflare-workers and pmcp-run", field_path=".server.artifact"),
     ]})
@@ -438,6 +481,7 @@ class McpDeploymentSpec(ApiModel):
     aws: Aws | None = Field(default=None, description="Settings for target.type aws-lambda.")
     gcp: Gcp | None = Field(default=None, description="Settings for target.type google-cloud-run.")
     cloudflare: Cloudflare | None = Field(default=None, description="Settings for target.type cloudflare-workers.")
+    pmcp_run: PmcpRun | None = Field(default=None, description="Settings for target.type pmcp-run.")
     credentials: Credentials | None = Field(default=None, description="Per-resource cloud credentials (optional).")
     rollout: Rollout = Field(default_factory=Rollout, description="How traffic moves to a new revision (at once by "
                                                                    "default, or in steps).")
@@ -593,6 +637,23 @@ class CloudflareStatus(ApiModel):
     bundle_digest: str | None = Field(default=None, description="The digest of the bundle the newest version was built from.")
 
 
+class PmcpRunStatus(ApiModel):
+    """What the pmcp.run target resolved and saw: the server, its newest deployment and its OAuth endpoints."""
+
+    api_url: str | None = None
+    project_name: str | None = None
+    deployment_id: str | None = Field(default=None, description="The deployment that serves.")
+    deployment_status: str | None = Field(default=None, description="pmcp.run's status of the newest deployment.")
+    health_url: str | None = Field(default=None, description="The server's health URL.")
+    bundle_digest: str | None = Field(default=None, description="The digest of the artifact the newest deployment was made from.")
+    oauth_enabled: bool | None = None
+    discovery_url: str | None = Field(default=None, description="OAuth discovery document (when OAuth is on).")
+    authorization_endpoint: str | None = None
+    token_endpoint: str | None = None
+    registration_endpoint: str | None = None
+    user_pool_id: str | None = None
+
+
 class TrafficTarget(ApiModel):
     """One revision's share of traffic, as the cloud routes it now (Knative's status.traffic)."""
 
@@ -621,6 +682,7 @@ class McpDeploymentStatus(ApiModel):
     aws: AwsStatus | None = Field(default=None, description="Lambda's own facts (target aws-lambda).")
     gcp: GcpStatus | None = Field(default=None, description="Cloud Run's own facts (target google-cloud-run).")
     cloudflare: CloudflareStatus | None = Field(default=None, description="Cloudflare's own facts (target cloudflare-workers).")
+    pmcp_run: PmcpRunStatus | None = Field(default=None, description="pmcp.run's own facts (target pmcp-run).")
     latest_revision: str | None = Field(default=None, description="The newest revision created for the current spec.")
     serving_check: McpCheck | None = Field(default=None, description="The last periodic MCP check of the serving revision "
                                                                      "(spec.verify.periodic).")
@@ -640,23 +702,29 @@ class McpDeploymentStatus(ApiModel):
                                                     "Degraded with spec.verify.periodic.")
 
 
-# status.<section> of each target: the same key as its spec section.
-TARGET_STATUS_SECTIONS = ("azure", "aws", "gcp", "cloudflare")
+# status.<section> of each target: the same key as its spec section (camelCase, as in the resource).
+TARGET_STATUS_SECTIONS = ("azure", "aws", "gcp", "cloudflare", "pmcpRun")
+
+
+def _status_field(section: str) -> str:
+    """The status model's attribute for a section key (pmcpRun -> pmcp_run)."""
+    if section not in TARGET_STATUS_SECTIONS:
+        raise ValueError(f"no status section {section!r}")
+    return next(name for name, info in McpDeploymentStatus.model_fields.items() if (info.alias or name) == section)
 
 
 def set_target_status(status: McpDeploymentStatus, section: str, facts: dict[str, Any]) -> None:
     """Sets a target's own status object from its facts (camelCase keys), leaving the others untouched."""
-    if section not in TARGET_STATUS_SECTIONS:
-        raise ValueError(f"no status section {section!r}")
-    kind = McpDeploymentStatus.model_fields[section].annotation
+    attribute = _status_field(section)
+    kind = McpDeploymentStatus.model_fields[attribute].annotation
     model = next(t for t in getattr(kind, "__args__", (kind,)) if isinstance(t, type) and issubclass(t, ApiModel))
-    setattr(status, section, model.model_validate(facts))
+    setattr(status, attribute, model.model_validate(facts))
 
 
 def target_status(status: McpDeploymentStatus) -> dict[str, Any]:
     """The target's own status object, whichever target it is, as JSON (camelCase)."""
     for section in TARGET_STATUS_SECTIONS:
-        value = getattr(status, section)
+        value = getattr(status, _status_field(section))
         if value is not None:
             return value.model_dump(by_alias=True, exclude_none=True, mode="json")  # type: ignore[no-any-return]
     return {}
