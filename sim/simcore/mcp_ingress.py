@@ -56,6 +56,7 @@ class Backend:
     image: str
     created: float  # when the revision was created (time.time())
     refusal: tuple[int, str] | None = None  # the cloud's own answer before any server is reached (e.g. 403 of a URL policy)
+    bearer: str | None = None  # a token the cloud's gateway asks for (Authorization: Bearer) before any server is reached
 
 
 Lookup = Callable[[str], Backend | None]  # host name (no port) -> what serves it, or None
@@ -173,6 +174,11 @@ class McpIngress:
         if backend.refusal is not None:
             status, text = backend.refusal
             await PlainTextResponse(text, status_code=status)(scope, receive, send)
+            return
+        if backend.bearer is not None and headers.get(b"authorization") != f"Bearer {backend.bearer}".encode():
+            await PlainTextResponse("Unauthorized", status_code=401,
+                                    headers={"WWW-Authenticate": f'Bearer resource_metadata="https://{host}/.well-known/'
+                                                                 'oauth-protected-resource"'})(scope, receive, send)
             return
         count = self.requests[host] = self.requests.get(host, 0) + 1
         if self._unreachable(backend, count):

@@ -28,22 +28,9 @@ def write_bundle(directory: Path, image: str) -> Path:
 
 def push_with_oras(registry: LocalRegistry, directory: Path, name: str) -> str:
     """``oras push`` of a bundle directory (one layer per file, titled by its name); returns it by digest."""
-    import os
-
-    import oras.provider
-
-    client = oras.provider.Registry(tls_verify=registry.ca_file)
-    client.session.trust_env = False
-    files = [f"{p.name}:{'application/wasm' if p.suffix == '.wasm' else 'application/javascript+module'}"
-             for p in sorted(directory.iterdir())]
-    here = Path.cwd()
-    os.chdir(directory)
-    try:
-        answer = client.push(target=f"{registry.host}/{name}", files=files, disable_path_validation=True,
-                             manifest_annotations={"dev.mcp-deploy.bundle.main": "shim.mjs"})
-    finally:
-        os.chdir(here)
-    return f"{registry.host}/{name.rpartition(':')[0]}@{answer.headers['Docker-Content-Digest']}"
+    return registry.push(directory, name, {".wasm": "application/wasm", ".mjs": "application/javascript+module",
+                                           ".js": "application/javascript+module"},
+                         {"dev.mcp-deploy.bundle.main": "shim.mjs"})
 
 
 class WorkersSimulatorThread(BackgroundSimulator):
