@@ -12,6 +12,10 @@ from armsim.testing import SimulatorThread
 from lambdasim import AwsSimulatorConfig
 from lambdasim.testing import FAST_LATENCY as LAMBDA_FAST
 from lambdasim.testing import LambdaSimulatorThread
+from pmcprunsim import PmcpRunSimulatorConfig
+from pmcprunsim.__main__ import DEMO_LATENCY as PMCP_DEMO
+from pmcprunsim.testing import FAST_LATENCY as PMCP_FAST
+from pmcprunsim.testing import PmcpRunSimulatorThread
 from runsim import GcpSimulatorConfig
 from runsim.testing import FAST_LATENCY as RUN_FAST
 from runsim.testing import RunSimulatorThread
@@ -57,8 +61,16 @@ def _workers(pace: str, throttling: bool = False, **options: Any) -> WorkersSimu
     return thread
 
 
+def _pmcp_run(pace: str, **options: Any) -> PmcpRunSimulatorThread:
+    latency = dict(PMCP_FAST if pace == "fast" else PMCP_DEMO)
+    thread = PmcpRunSimulatorThread(PmcpRunSimulatorConfig(latency=latency, **options))
+    thread.start()
+    return thread
+
+
 STARTERS: dict[str, Callable[..., Any]] = {"azure-container-apps": _azure, "aws-lambda": _lambda,
-                                           "google-cloud-run": _cloud_run, "cloudflare-workers": _workers}
+                                           "google-cloud-run": _cloud_run, "cloudflare-workers": _workers,
+                                           "pmcp-run": _pmcp_run}
 
 
 def server_fields(harness: Any, image: str) -> dict[str, Any]:

@@ -185,6 +185,7 @@ class Deletion:
     done: bool
     retry_after: float | None = None
     notes: tuple[str, ...] = ()
+    warning: str | None = None  # the cloud refused or failed the deletion: said as a Warning, and tried again
 
 
 @dataclass(frozen=True)

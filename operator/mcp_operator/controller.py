@@ -383,6 +383,8 @@ class Controller:
         deletion = await target.delete(desired)
         for note in deletion.notes:
             emit("Normal", "Deleting" if not deletion.done else "Deleted", note)
+        if deletion.warning:
+            emit("Warning", "DeleteFailed", deletion.warning)
         return deletion
 
 

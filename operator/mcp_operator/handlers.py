@@ -158,7 +158,7 @@ async def clean_up(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> No
         except TerminalError as error:  # a person must act (the condition and the Event say how): ask again later
             raise kopf.TemporaryError(error.message, delay=max(30.0, controller.settings.poll_interval)) from error
     if not deletion.done:
-        raise kopf.TemporaryError("; ".join(deletion.notes) or "waiting for cloud deletion",
+        raise kopf.TemporaryError("; ".join(deletion.notes) or deletion.warning or "waiting for cloud deletion",
                                   delay=deletion.retry_after or controller.settings.poll_interval)
     controller.forget(body["metadata"].get("uid", ""), body["metadata"]["namespace"], body["metadata"]["name"])
 
