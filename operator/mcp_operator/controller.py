@@ -157,7 +157,12 @@ class Controller:
         if requested is not None:  # this pass answers it (Flux's lastHandledReconcileAt)
             status.last_handled_reconcile_at = requested
 
+        def latest() -> McpDeploymentStatus:
+            """What this pass last wrote (an intent recorded before the cloud write that failed), else what it read."""
+            return self.written.get(uid) or status
+
         async def stalled(reason: str, message: str, requeue: float | None) -> PassResult:
+            status = latest()
             if not planning.stalled_for(status, reason):  # every kind of stall is a Warning, once, not every pass
                 emit("Warning", reason, message)
             log.info("%s/%s: stalled (%s): %s", namespace, name, reason, message)
@@ -188,6 +193,7 @@ class Controller:
             attempts = self.failures[uid] = self.failures.get(uid, 0) + 1
             delay = error.retry_after or min(self.settings.max_backoff, self.settings.poll_interval * 2 ** min(attempts - 1, 8))
             log.info("%s/%s: transient %s (%s); retrying in %.0fs", namespace, name, error.reason, error.message, delay)
+            status = latest()
             status.observed_generation = generation
             planning.conditions_for(status, "progressing", error.reason, f"{error.message}; retrying in {delay:.0f}s",
                                     generation, stamp)
@@ -309,6 +315,7 @@ class Controller:
         return found
 
     async def _save(self, uid: str, namespace: str, name: str, status: McpDeploymentStatus) -> None:
+        self.written[uid] = status  # a failure later in the pass builds on this (e.g. on the intent just recorded)
         digest = hashlib.blake2b(status.model_dump_json().encode(), digest_size=16).digest()
         if self.sent.get(uid) == digest:
             return

@@ -60,6 +60,9 @@ class PmcpRunSimulator(SimulatorFront):
         self.issued: dict[str, float] = {}  # token -> when it expires
         self.throttle = TokenBuckets({}, enabled=False)  # pmcp.run documents no rate limit
         self.tokens_issued = 0
+        # What each GraphQL request carried besides its document (for the contract tests): the Authorization header as
+        # sent, the Content-Type, the body's keys and the document itself.
+        self.graphql_log: list[JSON] = []
 
     async def start(self, port: int = 0) -> None:
         await super().start(port)
@@ -147,6 +150,12 @@ class PmcpRunSimulator(SimulatorFront):
 
     # ----- GraphQL ---------------------------------------------------------------------------------------------
     def _graphql(self, request: web.Request, body: bytes) -> web.Response:
+        try:
+            keys, document = sorted(_json(body)), str(_json(body).get("query", ""))
+        except ValueError:
+            keys, document = [], ""
+        self.graphql_log.append({"authorization": request.headers.get("Authorization", ""), "bodyKeys": keys,
+                                 "contentType": request.headers.get("Content-Type", ""), "query": document})
         refused = self._authorized(request.headers.get("Authorization", ""))
         if refused:
             return web.json_response({"errors": [{"errorType": "UnauthorizedException", "message": refused}]}, status=401)
