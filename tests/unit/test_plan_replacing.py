@@ -43,7 +43,7 @@ def test_a_rollback_by_spec_edit_is_a_new_deployment_said_plainly() -> None:
     record = back.status.revisions[-1]
     assert (record.number, record.hash, record.state) == (3, one.revision_hash, "Pending")
     assert conditions(back.status)["Reconciling"] == ("True", "Redeploying")
-    assert any(reason == "Redeploying" and "revision 1's" in text and "new deployment" in text
+    assert any(reason == "Redeploying" and "redeploying revision 1 (" in text and "new deployment" in text
                for _kind, reason, text in back.events)
 
 

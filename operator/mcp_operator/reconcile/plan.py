@@ -20,6 +20,7 @@ from ..api.models import (
     McpDeploymentStatus,
     PendingOperation,
     RevisionRecord,
+    RevisionSnapshot,
     TrafficTarget,
     set_target_status,
     target_status,
@@ -164,9 +165,11 @@ def endpoint(url: str, path: str) -> str:
     return url.rstrip("/") + path
 
 
-def _from(code: str) -> str:
+def _from(snapshot: RevisionSnapshot) -> str:
     """What a revision is made from, for messages: an image, or a bundle or package (by its reference)."""
-    return f"with image {code}" if re.fullmatch(IMAGE_REFERENCE, code) else f"from {code}"
+    if snapshot.artifact is not None:
+        return f"from artifact {snapshot.artifact.reference}"
+    return f"with image {snapshot.image}" if re.fullmatch(IMAGE_REFERENCE, snapshot.image) else f"from {snapshot.image}"
 
 
 def _traffic(status: McpDeploymentStatus, observed: Observed) -> list[TrafficTarget]:
@@ -281,7 +284,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
     if candidate is None:
         number = nxt.revision_counter + 1
         key = RevisionKey(number, desired.revision_hash)
-        record = RevisionRecord(number=number, name=context.revision_ids(key) or "", image=desired.image, created_at=stamp,
+        record = RevisionRecord(number=number, name=context.revision_ids(key) or "", image=desired.snapshot.image, created_at=stamp,
                                 state="Pending", hash=desired.revision_hash, snapshot=desired.snapshot)
         nxt.revision_counter = number
         nxt.revisions.append(record)
@@ -294,12 +297,12 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
             result.events.append(("Warning", "Adopting", f"adopting {observed.resource or 'the cloud resource'} "
                                   f"(spec.adoptionPolicy is Adopt); it had {describe_marks(observed.owner_marks)}"))
         if replaced is not None:  # said plainly: no traffic switch happens, a new deployment is made
-            message = (f"redeploying revision {replaced.number}'s {_from(desired.snapshot.image)} as revision {number}: "
+            message = (f"redeploying revision {replaced.number} ({_from(desired.snapshot)}) as revision {number}: "
                        "this target keeps no revisions to switch traffic back to, so a rollback is a new deployment")
             result.events.append(("Normal", "Redeploying", message))
             return progressing("Redeploying", message)
-        result.events.append(("Normal", "CreatingRevision", f"creating revision {number}{named} {_from(desired.snapshot.image)}"))
-        return progressing("CreatingRevision", f"creating revision {number} {_from(desired.snapshot.image)}")
+        result.events.append(("Normal", "CreatingRevision", f"creating revision {number}{named} {_from(desired.snapshot)}"))
+        return progressing("CreatingRevision", f"creating revision {number} {_from(desired.snapshot)}")
 
     if candidate.state == "Pending":
         # Intent recorded, revision not in the cloud yet: (re)issue the same write; the suffix makes it idempotent.
@@ -308,7 +311,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         if not (nxt.pending and nxt.pending.kind == "Rollout" and nxt.pending.revision_number == candidate.number):
             nxt.pending = PendingOperation(kind="Rollout", revision_number=candidate.number, started_at=stamp)
         result.action = Create(RevisionKey(candidate.number, candidate.hash), serving)
-        return progressing("CreatingRevision", f"creating revision {candidate.number} {_from(candidate.image)}")
+        return progressing("CreatingRevision", f"creating revision {candidate.number} {_from(candidate.snapshot)}")
 
     if candidate.state == "Failed":
         nxt.pending = None
@@ -431,7 +434,7 @@ def _rebuild_history(status: McpDeploymentStatus, desired: Desired, observed: Ob
         found = same[-1]
         assert found.key is not None
         status.revisions.append(RevisionRecord(
-            number=found.key.number, name=found.cloud_id, image=desired.image, created_at=found.created or stamp,
+            number=found.key.number, name=found.cloud_id, image=desired.snapshot.image, created_at=found.created or stamp,
             state=STATE_OF_PHASE[found.phase], hash=desired.revision_hash, snapshot=desired.snapshot))
     numbers = ", ".join(str(r.key.number) for r in kept if r.key)
     reuse = f"revision {same[-1].key.number} matches the spec and is reused" if same and same[-1].key else \
