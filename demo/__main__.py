@@ -23,6 +23,7 @@ import yaml
 import harnesses
 from localcluster import LocalControlPlane
 from localcluster.operator import OperatorProcess, operator_environment
+from mcp_operator.targets import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TARGET = "azure-container-apps"
@@ -159,6 +160,7 @@ def image_of(body: dict[str, Any]) -> str:
 
 def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -> None:
     demo = Demo(cluster, name)
+    able = registry.capabilities(sample["spec"]["target"]["type"])  # what this cloud can do: the story follows it
     sample = with_image(sim, sample, image_of(sample))
     shown = sample["spec"]["server"].get("image") or f"bundle {sample['spec']['server']['artifact']['oci']}"
     say(f"1. kubectl apply -f {path}  (target {sample['spec']['target']['type']}, {shown})")
@@ -168,13 +170,16 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -
     show(cluster.kubectl("get", "mcpd", "-o", "wide").stdout)
 
     updated = with_image(sim, sample, image_of(sample).rsplit(":", 1)[0] + ":1.1.0")
-    say(f"2. update to {image_of(updated) if 'image' in updated['spec']['server'] else 'a bundle of 1.1.0'}: revision 2 "
-        "is created; traffic stays on revision 1 until it is ready")
+    what = image_of(updated) if "image" in updated["spec"]["server"] else "a bundle of 1.1.0"
+    say(f"2. update to {what}: " + ("revision 2 is created; traffic stays on revision 1 until it is ready"
+                                    if able.has_revisions else "revision 2 is a new deployment; revision 1 serves until "
+                                    "it succeeds (this cloud keeps no revisions to switch between)"))
     demo.apply(updated)
     status = demo.wait_ready()
     say(f"   revision 2 serves 100%: {status['servingRevision']}")
     check = status["revisions"][-1]["mcp"]
-    say(f"   before traffic moved, it answered the MCP handshake on its own URL {check['url']}: server "
+    where = "before traffic moved, on its own URL" if able.has_revisions else "once it served (no URL before)"
+    say(f"   it answered the MCP handshake {where} {check['url']}: server "
         f"{check['serverName']} {check['serverVersion']}, protocol {check['protocolVersion']}, {check['toolCount']} tools")
 
     guarded = with_image(sim, updated, "ghcr.io/acme/mcp-host-guard:1.2.0")
@@ -182,7 +187,8 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -
     demo.apply(guarded)
     stalled = demo.wait_stalled()
     say(f"   Stalled ({stalled['reason']}): {stalled['message']}")
-    say("   fixed by editing the spec back to 1.1.0: revision 2 takes its traffic again, nothing is rebuilt")
+    say("   fixed by editing the spec back to 1.1.0: " + ("revision 2 takes its traffic again, nothing is rebuilt"
+                                                           if able.has_revisions else "1.1.0 is deployed again"))
     demo.apply(updated)
     demo.wait_ready()
 
@@ -194,10 +200,34 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -
     demo.apply(sample)
     status = demo.wait_ready()
     after = len(sim.revision_names(name))
-    say(f"   revision 1 serves again ({status['servingRevision']}); cloud revisions before/after: {before}/{after} "
-        "- no new revision was built")
+    if able.has_revisions:
+        say(f"   revision 1 serves again ({status['servingRevision']}); cloud revisions before/after: {before}/{after} "
+            "- no new revision was built")
+    else:
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        say(f"   {ready['message']}; cloud deployments before/after: {before}/{after}")
     demo.history()
 
+    if able.max_traffic_split < 2:
+        say("5. progressive rollouts (spec.rollout.steps) need a cloud that splits traffic; this one cannot, and the CRD "
+            "refuses them for it")
+    else:
+        progressive(demo, cluster, sim, sample)
+
+    say("6. kubectl describe shows what happened, as Events")
+    events = json.loads(cluster.kubectl("get", "events", "-o", "json", "--sort-by=.metadata.creationTimestamp",
+                                        f"--field-selector=involvedObject.name={name}").stdout)
+    show("\n".join(f"{e['type']:<8}{e['reason']:<24}{e['message']}" for e in events["items"]))
+
+    say("7. kubectl delete: the finalizer removes what the operator created in the cloud")
+    cluster.kubectl("delete", "mcpd", name, "--timeout=120s", timeout=150)
+    left = sim.remaining()
+    say(f"   gone from Kubernetes; left in the simulated cloud: {', '.join(left) if left else 'nothing'}")
+
+
+
+def progressive(demo: Any, cluster: Any, sim: Any, sample: dict[str, Any]) -> None:
+    """A rollout in steps, checked before traffic and again after the step."""
     stepped = with_image(sim, sample, image_of(sample).rsplit(":", 1)[0] + ":1.2.0")
     stepped["spec"]["rollout"] = {"steps": [{"percent": 25, "pauseSeconds": 4}]}
     say("5. a progressive rollout of 1.2.0 with spec.rollout.steps 25% for 4 s, checked before traffic and again after "
@@ -209,16 +239,6 @@ def run(cluster: Any, sim: Any, sample: dict[str, Any], name: str, path: Path) -
         show(cluster.kubectl("get", "mcpd").stdout)
     status = demo.wait_ready()
     say(f"   all traffic on the new revision: {status['trafficSummary']}")
-
-    say("6. kubectl describe shows what happened, as Events")
-    events = json.loads(cluster.kubectl("get", "events", "-o", "json", "--sort-by=.metadata.creationTimestamp",
-                                        f"--field-selector=involvedObject.name={name}").stdout)
-    show("\n".join(f"{e['type']:<8}{e['reason']:<24}{e['message']}" for e in events["items"]))
-
-    say("7. kubectl delete: the finalizer removes what the operator created in the cloud")
-    cluster.kubectl("delete", "mcpd", name, "--timeout=120s", timeout=150)
-    left = sim.remaining()
-    say(f"   gone from Kubernetes; left in the simulated cloud: {', '.join(left) if left else 'nothing'}")
 
 
 if __name__ == "__main__":

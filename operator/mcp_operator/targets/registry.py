@@ -1,7 +1,8 @@
 """``target.type`` -> the Connector that builds targets of that type.
 
 Each package under ``targets/`` is one cloud and exports ``TYPE`` (its ``target.type``),
-``connector`` (a factory taking the operator's settings) and ``QUIET_LOGGERS`` (its SDK's chatty
+``connector`` (a factory taking the operator's settings), ``CAPABILITIES`` (what its targets can do, for
+tools that must know before connecting, such as the demo) and ``QUIET_LOGGERS`` (its SDK's chatty
 loggers). Adding a cloud is adding a package: nothing
 here, in the controller or in the CLI names one.
 """
@@ -13,7 +14,7 @@ import pkgutil
 from functools import cache
 from types import ModuleType
 
-from ..contract import Connector, ConnectorFactory
+from ..contract import Capabilities, Connector, ConnectorFactory
 from ..settings import Settings
 
 
@@ -30,6 +31,10 @@ def factories() -> dict[str, ConnectorFactory]:
 
 def quiet_loggers() -> tuple[str, ...]:
     return tuple(name for target in _packages() for name in getattr(target, "QUIET_LOGGERS", ()))
+
+
+def capabilities(target_type: str) -> Capabilities:
+    return next(target.CAPABILITIES for target in _packages() if target_type == target.TYPE)  # type: ignore[no-any-return]
 
 
 def supported() -> tuple[str, ...]:
