@@ -33,7 +33,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("case", sorted(p.stem for p in GOLDEN.glob("*.toml")))
 def test_golden(case: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code_flag = ["--artifact", BUNDLE] if case.startswith("cloudflare") else ["--image", "ghcr.io/acme/server:1.0.0"]
+    code_flag = ["--artifact", BUNDLE] if case.startswith(("cloudflare", "pmcp")) else ["--image", "ghcr.io/acme/server:1.0.0"]
     code, out, err = run_init(capsys, "--from", str(GOLDEN / f"{case}.toml"), *code_flag)
     assert code == 0, err
     expected = GOLDEN / f"{case}.yaml"
@@ -280,3 +280,29 @@ def test_dash_o_is_the_output_format_and_the_file_has_its_own_flag(tmp_path: Pat
     code, out, _err = run_init(capsys, "--from", str(GOLDEN / "azure-defaults.toml"), "--image", "x:1", "--output-file",
                                str(target))
     assert code == 0 and out == "" and yaml.safe_load(target.read_text())["kind"] == "McpDeployment"
+
+
+def test_a_pmcp_run_project_carries_auth_composition_and_the_crate_version(tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / ".pmcp").mkdir()
+    (tmp_path / ".pmcp" / "deploy.toml").write_text((GOLDEN / "pmcp-run.toml").read_text() + """
+[auth]
+enabled = true
+
+[auth.dcr]
+enabled = true
+default_scopes = ["openid", "mcp/read"]
+public_client_patterns = ["claude", "cursor"]
+
+[composition]
+tier = "foundation"
+allow_composition = true
+""")
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "quick-share"\nversion = "0.4.2"\n')
+    code, out, err = run_init(capsys, "--from", str(tmp_path), "--artifact", BUNDLE)
+    assert code == 0, err
+    spec = yaml.safe_load(out)["spec"]
+    assert spec["pmcpRun"] == {"serverVersion": "0.4.2", "tier": "foundation", "allowComposition": True, "oauth": {
+        "enabled": True, "scopes": ["openid", "mcp/read"], "dcrEnabled": True, "publicClientPatterns": ["claude", "cursor"]}}
+    assert "[auth] is not carried" not in err, "pmcp-run carries [auth]"
+    assert spec["server"]["artifact"] == {"oci": BUNDLE} and "image" not in spec["server"]

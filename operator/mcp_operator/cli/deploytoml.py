@@ -28,11 +28,13 @@ KNOWN_KEYS: dict[str, set[str] | None] = {  # None: any key (a free-form table)
     "aws": {"region", "account_id"},
     "gcp": {"project_id", "region", "repository"},
     "auth": None,
+    "composition": {"tier", "allow_composition", "internal_only", "description"},
     "observability": None,
     # cargo-pmcp's post-deploy verification (its source: deployment/post_deploy_tests.rs).
     "post_deploy_tests": {"enabled", "checks", "apps_mode", "on_failure", "timeout_seconds", "warmup_grace_ms"},
 }
-NOT_CARRIED = ("auth", "observability")  # sections an McpDeployment has no field for yet
+NOT_CARRIED = ("auth", "composition", "observability")  # sections an McpDeployment has no field for (but pmcp-run's)
+CARRIED_BY = {"auth": "pmcp-run", "composition": "pmcp-run"}  # the target whose spec section carries them
 POST_DEPLOY_CHECKS = ("connectivity", "conformance", "apps")
 
 # (env var, [azure] key, spec.azure field, kind)
@@ -159,7 +161,21 @@ def convert(path: Path, environ: Mapping[str, str], image: str | None = None, na
     conversion = from_document(document, text, str(source), environ, image, namespace, with_secret, artifact)
     if document.get("target", {}).get("type") == "cloudflare-workers":
         _from_wrangler(conversion, source.parent.parent / "deploy" / "cloudflare" / "wrangler.toml")
+    if document.get("target", {}).get("type") == "pmcp-run":
+        _server_version(conversion, source.parent.parent / "Cargo.toml")
     return conversion
+
+
+def _server_version(conversion: Conversion, cargo: Path) -> None:
+    """pmcp.run's serverVersion is the crate's version, as cargo pmcp deploy sends it."""
+    try:
+        version = tomllib.loads(cargo.read_text()).get("package", {}).get("version") if cargo.is_file() else None
+    except tomllib.TOMLDecodeError as error:
+        raise InitError(f"{cargo}: malformed TOML: {error}") from error
+    if isinstance(version, str):
+        conversion.manifest["spec"].setdefault("pmcpRun", {})["serverVersion"] = version
+    else:
+        conversion.warnings.append(f"no [package] version in {cargo}: spec.pmcpRun.serverVersion is not set")
 
 
 # wrangler.toml key -> spec.cloudflare field, for a project `cargo pmcp deploy init --target cloudflare-workers` set up.
@@ -218,7 +234,7 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
     conversion = Conversion(manifest={})
     spec: dict[str, Any] = {"target": {"type": target_type}, "server": {"name": server["name"]}}
     chosen_image = image or server.get("image")
-    if target_type == "cloudflare-workers":  # pmcp-run will take its bundle the same way when it is reconciled
+    if target_type in ("cloudflare-workers", "pmcp-run"):
         if image:
             raise InitError(f"--image: {target_type} runs a bundle, not an image: pass --artifact REGISTRY/REPO@sha256:... "
                             "(`kubectl mcp bundle push` prints it)")
@@ -252,10 +268,12 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
         spec["gcp"] = _gcp(document, environ, text, where)
     elif target_type == "aws-lambda":
         spec["aws"] = _aws(document, text, where)
+    elif target_type == "pmcp-run":
+        spec["pmcpRun"] = _pmcp_run(document, text, where)
     if "post_deploy_tests" in document:
         spec["verify"] = _verify(document["post_deploy_tests"], text, where, conversion.warnings)
     for section in NOT_CARRIED:
-        if section in document:
+        if section in document and CARRIED_BY.get(section) != target_type:
             conversion.warnings.append(f"[{section}] is not carried over: McpDeployment has no field for it yet")
     conversion.manifest = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
                            "metadata": {"name": server["name"], **({"namespace": namespace} if namespace else {})},
@@ -269,6 +287,25 @@ def from_document(document: dict[str, Any], text: str, where: str, environ: Mapp
         conversion.warnings.append(f"[secrets] became references to Secret {secret_name}; create it "
                                    "(or rerun with --with-secret to get a Secret manifest)")
     return conversion
+
+
+def _pmcp_run(document: Mapping[str, Any], text: str, where: str) -> dict[str, Any]:
+    """[auth] (with [auth.dcr]) and [composition], as cargo pmcp deploy sends them to pmcp.run."""
+    auth, composition = document.get("auth") or {}, document.get("composition") or {}
+    dcr = auth.get("dcr") or {}
+    if not isinstance(dcr, dict):
+        raise InitError(f"{where}:{_line_of(text, 'auth', 'dcr')}: [auth] dcr must be a table ([auth.dcr])")
+    oauth: dict[str, Any] = {"enabled": bool(auth.get("enabled", False))}
+    for key, field_name in (("default_scopes", "scopes"), ("enabled", "dcrEnabled"),
+                            ("public_client_patterns", "publicClientPatterns")):
+        if key in dcr:
+            oauth[field_name] = dcr[key]
+    run: dict[str, Any] = {"oauth": oauth}
+    for key, field_name in (("tier", "tier"), ("allow_composition", "allowComposition"), ("internal_only", "internalOnly"),
+                            ("description", "compositionDescription")):
+        if key in composition:
+            run[field_name] = composition[key]
+    return run
 
 
 def _check(spec: dict[str, Any], text: str, where: str) -> None:
