@@ -55,6 +55,8 @@ VALUES = {
         "--set", "gcp.project=acme-mcp"],
     "Cloudflare: token Secret, account": ["--set", "cloudflare.existingSecret=cf-token",
                                           "--set", "cloudflare.accountId=0123456789abcdef0123456789abcdef"],
+    "pmcp.run: client credentials Secret, API URL": ["--set", "pmcpRun.existingSecret=pmcp-client",
+                                                     "--set", "pmcpRun.apiUrl=https://api.pmcp.example"],
     "single replica, debug, private CA": ["--set", "replicas=1", "--set", "logLevel=debug",
                                           "--set", "azure.caBundleConfigMap=corp-ca", "--set", "azure.clientId=abc"],
 }
@@ -201,6 +203,15 @@ def test_helm_cloudflare_values_reach_the_environment(helm_bin: str) -> None:
     documents = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
     assert documents["ConfigMap"]["data"]["CLOUDFLARE_ACCOUNT_ID"] == "0123456789abcdef0123456789abcdef"
     assert {"secretRef": {"name": "cf-token"}} in documents["Deployment"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+
+
+def test_helm_pmcp_run_values_reach_the_environment(helm_bin: str) -> None:
+    rendered = subprocess.run([helm_bin, "template", "mcp", str(CHART), "--kube-version", KUBE_VERSION,
+                               *VALUES["pmcp.run: client credentials Secret, API URL"]], capture_output=True, text=True,
+                              check=True).stdout
+    documents = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
+    assert documents["ConfigMap"]["data"]["PMCP_API_URL"] == "https://api.pmcp.example"
+    assert {"secretRef": {"name": "pmcp-client"}} in documents["Deployment"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
 
 
 def _render(helm_bin: str, *values: str, kube_version: bool = True) -> subprocess.CompletedProcess[str]:
