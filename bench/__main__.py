@@ -15,6 +15,7 @@ Scenarios (see BENCHMARKS.md for what each measures):
              the requests of each lifecycle step; includes cloudrun-clients
   cloudrun-clients  google-cloud-run's REST client in threads vs aiohttp + google-auth: memory and CPU
   workers    the cloudflare-workers target: fleets of N Workers (rate limit off/on) against Cloudflare's 1,200 / 5 min
+  pmcprun    the pmcp-run target: fleets of N servers, and requests per lifecycle step (a rollback is a new deployment)
 
     python -m bench [--scenarios one,fleet,secrets,lifecycle,rollback] [--sizes 100,500,1000] [--repeats 3] [--quick]
 """
@@ -501,7 +502,8 @@ def scenario_lambda_sdk(repeats: int, count: int = 500) -> dict[str, Any]:
 
 
 async def target_lifecycle(target: str, repeats: int, manifest_for: Callable[[str, str], dict[str, Any]],
-                           counts: Callable[[Any, float, str], dict[str, float]], update: str) -> dict[str, Any]:
+                           counts: Callable[[Any, float, str], dict[str, float]], update: str,
+                           rollback: str = "rollback to a kept revision") -> dict[str, Any]:
     """One resource of ``target`` through create, a new revision (step ``update``), a rollback to the kept one and idle
     drift checks: ``counts``' figures for each step (an idle check's per check), and its seconds."""
     steps: dict[str, dict[str, list[float]]] = {}
@@ -518,11 +520,16 @@ async def target_lifecycle(target: str, repeats: int, manifest_for: Callable[[st
                 async def step(action: Callable[[], Any]) -> dict[str, float]:
                     return await _timed(action, ready, lambda start: counts(env.sim, start, name))
 
+                def code(image: str) -> dict[str, Any]:  # the image, or for a bundle target the bundle made for it
+                    return harnesses.server_fields(env.sim, image)
+
+                first = manifest_for(name, "ghcr.io/acme/calc:1")
+                first["spec"]["server"] = {**{k: v for k, v in first["spec"]["server"].items() if k not in ("image", "artifact")},
+                                           **code("ghcr.io/acme/calc:1")}
                 measured = {
-                    "create": await step(lambda: env.create_all("bench", [manifest_for(name, "ghcr.io/acme/calc:1")])),
-                    update: await step(lambda: env.patch_spec("bench", name, {"server": {"image": "ghcr.io/acme/calc:2"}})),
-                    "rollback to a kept revision": await step(lambda: env.patch_spec(
-                        "bench", name, {"server": {"image": "ghcr.io/acme/calc:1"}})),
+                    "create": await step(lambda body=first: env.create_all("bench", [body])),  # type: ignore[misc]
+                    update: await step(lambda: env.patch_spec("bench", name, {"server": code("ghcr.io/acme/calc:2")})),
+                    rollback: await step(lambda: env.patch_spec("bench", name, {"server": code("ghcr.io/acme/calc:1")})),
                 }
                 since = time.monotonic()
                 await asyncio.sleep(11)  # two drift checks at MCP_DRIFT_INTERVAL=5
@@ -725,6 +732,74 @@ def workers_report(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+# ----- the pmcp-run target -----------------------------------------------------------------------
+
+PMCP_DEPLOY_SECONDS = 5.0  # the simulator's demo pace: validating 1 s, 1 s more, deploying 3 s
+
+
+def pmcp_counts(sim: Any, since: float, _name: str | None = None) -> dict[str, float]:
+    """GraphQL queries and mutations and presigned uploads since ``since`` (one resource's, when it is alone)."""
+    found = {"queries": 0.0, "mutations": 0.0, "uploads": 0.0, "token": 0.0}
+    for r in sim.simulator.requests:
+        if r.at < since:
+            continue
+        if r.path == "/graphql":
+            found["mutations" if r.klass == "writes" else "queries"] += 1
+        elif r.path.startswith("/s3/"):
+            found["uploads"] += 1
+        elif r.path == "/oauth2/token":
+            found["token"] += 1
+    return found
+
+
+def pmcp_manifest(sim: Any, name: str, image: str = "ghcr.io/acme/calc:1") -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "McpDeployment", "metadata": {"name": name},
+            "spec": {"target": {"type": "pmcp-run"},
+                     "server": {**harnesses.server_fields(sim, image), "allowedOrigins": ["https://a.example"]}}}
+
+
+async def scenario_pmcp_fleet(size: int, repeats: int) -> dict[str, Any]:
+    results = await target_fleet("pmcp-run", size, False, repeats, pmcp_manifest, pmcp_counts, "server")
+    return {"size": size, **{k: summary(v) for k, v in results.items()}}
+
+
+async def scenario_pmcp_lifecycle(repeats: int) -> dict[str, Any]:
+    return await target_lifecycle("pmcp-run", repeats, lambda name, image: {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "McpDeployment", "metadata": {"name": name},
+        "spec": {"target": {"type": "pmcp-run"}, "server": {"image": image, "allowedOrigins": ["https://a.example"]}}},
+        pmcp_counts, "new artifact (a new deployment)", "rollback by spec edit (deploys the kept artifact again)")
+
+
+def pmcp_report(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    fleets = results.get("pmcp_fleet", [])
+    if fleets:
+        lines += ["## 15. pmcp-run fleet", "",
+                  "N McpDeployments of target pmcp-run created at once, each deploying a build (template + bootstrap) pulled",
+                  "from a local OCI registry, against the pmcp.run simulator at its demo pace: a deployment takes "
+                  f"{PMCP_DEPLOY_SECONDS:.0f} s",
+                  "(validating, deploying). pmcp.run documents no rate limit, so there is no throttled row; every request is",
+                  "GraphQL (a query or a mutation) but the two presigned uploads and the client-credentials token.", "",
+                  "| N | all Ready (s) | deployment floor (s) | queries per server | mutations per server | uploads per server | "
+                  "tokens per server | peak RSS (MB) | CPU (s) | failures |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for fleet in fleets:
+            lines.append(f"| {fleet['size']} | {fmt(fleet['seconds'])} | {PMCP_DEPLOY_SECONDS:.0f} | "
+                         f"{fmt(fleet['queries_per_server'], '', 1, 1)} | {fmt(fleet['mutations_per_server'], '', 1, 1)} | "
+                         f"{fmt(fleet['uploads_per_server'], '', 1, 1)} | {fmt(fleet['token_per_server'], '', 1, 2)} | "
+                         f"{fmt(fleet['rss_peak_mb'], '', 1, 0)} | {fmt(fleet['cpu_seconds'])} | {fmt(fleet['failures'], '', 1, 0)} |")
+        lines += ["", "The token is fetched once for the whole fleet (one target per API URL and credentials). Each pass of a",
+                  "server lists the deployments once (`listDeployments`) and reads each new deployment once (`getDeployment`).",
+                  ""]
+    lifecycle = results.get("pmcp_lifecycle")
+    if lifecycle:
+        lines += ["## 16. pmcp-run: requests per lifecycle step", "",
+                  "pmcp.run keeps no revisions: an update and a rollback are both a new deployment (4 mutations: a secret-less",
+                  "server sets none, so upload URLs, the deployment, and OAuth's state read back), which is why the rollback",
+                  "takes as long as the update here and an instant switch elsewhere.", "",
+                  *lifecycle_table(lifecycle, {"queries": "queries", "mutations": "mutations", "uploads": "uploads"}), ""]
+    return lines
+
+
 # ----- report ---------------------------------------------------------------------------------------
 
 # What profiling the worst scenarios showed, and what was changed because of it (kept with the report).
@@ -852,12 +927,14 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     lines += lambda_report(results)
     lines += cloud_run_report(results)
     lines += workers_report(results)
+    lines += pmcp_report(results)
     lines += ["## What profiling showed", "", *PROFILE_NOTES, ""]
     lines += ["## Reproduce", "", "```console",
               "$ make bench                                  # all scenarios (about 35 minutes on 2 cores)",
               "$ make bench BENCH_ARGS='--scenarios lambda --merge'  # redo the aws-lambda sections only (~15 min)",
               "$ make bench BENCH_ARGS='--scenarios cloudrun --merge'  # redo the google-cloud-run sections only",
               "$ make bench BENCH_ARGS='--scenarios workers --merge'   # redo the cloudflare-workers section only",
+              "$ make bench BENCH_ARGS='--scenarios pmcprun --merge'   # redo the pmcp-run sections only",
               "$ make bench BENCH_ARGS=--quick               # smaller sizes, one run each", "```", ""]
     path.write_text("\n".join(lines))
 
@@ -945,6 +1022,10 @@ async def main_async(args: argparse.Namespace) -> None:
         results["workers_fleet"] = [await scenario_workers_fleet(size, limited, args.workers_repeats)
                                     for limited in (False, True) for size in [int(s) for s in args.workers_sizes.split(",")]
                                     if not limited or size <= args.workers_limited_max]
+    if "pmcprun" in scenarios:
+        results["pmcp_fleet"] = [await scenario_pmcp_fleet(size, args.pmcp_repeats)
+                                 for size in [int(s) for s in args.pmcp_sizes.split(",")]]
+        results["pmcp_lifecycle"] = await scenario_pmcp_lifecycle(args.repeats)
     if "cloudrun" in scenarios or "cloudrun-clients" in scenarios:
         results["cloud_run_clients"] = scenario_cloud_run_clients(args.repeats)
     if "lambda" in scenarios or "lambda-sdk" in scenarios:
@@ -961,7 +1042,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default="one,fleet,secrets,lifecycle,rollback,lambda,cloudrun,workers")
+    parser.add_argument("--scenarios", default="one,fleet,secrets,lifecycle,rollback,lambda,cloudrun,workers,pmcprun")
     parser.add_argument("--sizes", default="100,500,1000")
     parser.add_argument("--lambda-sizes", default="100,500", help="fleet sizes of the lambda scenario")
     parser.add_argument("--lambda-repeats", type=int, default=1, help="runs of each lambda fleet (500 with quotas: ~8 min)")
@@ -973,6 +1054,8 @@ def main() -> None:
     parser.add_argument("--workers-repeats", type=int, default=1, help="runs of each workers fleet")
     parser.add_argument("--workers-limited-max", type=int, default=100,
                         help="the largest workers fleet also run with the rate limit on (500: about half an hour)")
+    parser.add_argument("--pmcp-sizes", default="100,500", help="fleet sizes of the pmcprun scenario")
+    parser.add_argument("--pmcp-repeats", type=int, default=1, help="runs of each pmcprun fleet")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="sizes 50,100 and one run each")
     parser.add_argument("--merge", action="store_true", help="keep results of scenarios not run now")
@@ -984,6 +1067,7 @@ def main() -> None:
         return
     if args.quick:
         args.sizes, args.lambda_sizes, args.cloud_run_sizes, args.workers_sizes, args.repeats = "50,100", "20", "20", "20", 1
+        args.pmcp_sizes = "20"
     asyncio.run(main_async(args))
     if args.out:
         Path(args.out).write_text(json.dumps(args.results, indent=2, default=str))

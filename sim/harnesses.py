@@ -61,7 +61,8 @@ def _workers(pace: str, throttling: bool = False, **options: Any) -> WorkersSimu
     return thread
 
 
-def _pmcp_run(pace: str, **options: Any) -> PmcpRunSimulatorThread:
+def _pmcp_run(pace: str, throttling: bool = False, **options: Any) -> PmcpRunSimulatorThread:
+    # pmcp.run documents no rate limit: there is nothing to throttle with.
     latency = dict(PMCP_FAST if pace == "fast" else PMCP_DEMO)
     thread = PmcpRunSimulatorThread(PmcpRunSimulatorConfig(latency=latency, **options))
     thread.start()
