@@ -73,6 +73,7 @@ class Deployment:
     created: float = field(default_factory=time.time)
     completed: float | None = None
     error: str | None = None
+    due: float = 0.0  # when its current step was due (the next one follows from it)
 
     @property
     def image(self) -> str:
@@ -189,14 +190,14 @@ class World:
         settings = {k: v for k, v in arguments.items() if k not in ("templateS3Key", "bootstrapS3Key", "projectName")}
         deployment = Deployment(f"dep_{uuid.uuid4().hex[:10]}", project, template.data, bootstrap.data, settings)
         server.deployments.append(deployment)
-        self.schedule.later("deployment.validate", lambda: self._validate(deployment))
+        deployment.due = self.schedule.later("deployment.validate", lambda: self._validate(deployment), deployment.created)
         return deployment
 
     def _validate(self, deployment: Deployment) -> None:
         if deployment.status != "pending":
             return
         deployment.status = "validating"
-        self.schedule.later("deployment.validate", lambda: self._deploy(deployment))
+        deployment.due = self.schedule.later("deployment.validate", lambda: self._deploy(deployment), deployment.due)
 
     def _deploy(self, deployment: Deployment) -> None:
         if deployment.status != "validating":
@@ -211,11 +212,11 @@ class World:
         def done() -> None:
             if deployment.status == "deploying":
                 self._finish(deployment, "failed" if failure else "success", failure.message if failure else None)
-        self.schedule.later("deployment.deploy", done)
+        deployment.due = self.schedule.later("deployment.deploy", done, deployment.due)
 
     @staticmethod
     def _finish(deployment: Deployment, status: str, error: str | None) -> None:
-        deployment.status, deployment.error, deployment.completed = status, error, time.time()
+        deployment.status, deployment.error, deployment.completed = status, error, min(deployment.due, time.time())
 
     def deployment_body(self, deployment: Deployment) -> JSON:
         server = self.servers[deployment.project]
@@ -233,7 +234,7 @@ class World:
         if server.destroy is None or server.destroy["status"] in ("delete_failed",):
             server.destroy = {"status": "initiated", "message": "Destroy started", "updated": time.time(),
                               "arn": f"arn:aws:states:us-east-1:000000000000:execution:pmcp-destroy:{uuid.uuid4().hex[:8]}"}
-            self.schedule.later("destroy.start", lambda: self._deleting(server))
+            server.destroy["due"] = self.schedule.later("destroy.start", lambda: self._deleting(server))
         return {"id": deployment_id, "status": server.destroy["status"], "stackName": f"pmcp-{server.project}",
                 "message": server.destroy["message"], "executionArn": server.destroy["arn"]}
 
@@ -241,7 +242,7 @@ class World:
         if server.destroy is None or server.destroy["status"] != "initiated":
             return
         server.destroy.update(status="deleting", message="Deleting the stack", updated=time.time())
-        self.schedule.later("destroy.finish", lambda: self._deleted(server))
+        server.destroy["due"] = self.schedule.later("destroy.finish", lambda: self._deleted(server), server.destroy["due"])
 
     def _deleted(self, server: Server) -> None:
         if server.destroy is None or server.destroy["status"] != "deleting":

@@ -16,8 +16,10 @@ class Schedule:
         self._due: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
 
-    def later(self, delay_key: str, action: Callable[[], None]) -> float:
-        due = self.clock() + max(self.latency.get(delay_key, 0.0), 0.0)
+    def later(self, delay_key: str, action: Callable[[], None], after: float | None = None) -> float:
+        """Runs ``action`` once ``delay_key``'s latency has passed since now, or since ``after`` (the due time of the step
+        before, so that a chain of steps takes the sum of their latencies however seldom anyone looks)."""
+        due = (self.clock() if after is None else after) + max(self.latency.get(delay_key, 0.0), 0.0)
         heapq.heappush(self._due, (due, next(self._seq), action))
         return due
 

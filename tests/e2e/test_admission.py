@@ -101,12 +101,21 @@ def test_target_type_is_immutable(cluster: Cluster) -> None:
     assert code != 0 and "target.type is immutable" in stderr
 
 
-def test_valid_non_container_target_without_image_is_accepted(cluster: Cluster) -> None:
+def test_pmcp_run_takes_a_pinned_build_and_no_image(cluster: Cluster) -> None:
     body = manifest("hosted-server")
     body["spec"]["target"]["type"] = "pmcp-run"
+    code, stderr = _apply(cluster, "default", body)
+    assert code != 0 and "pmcp-run deploys the template and bootstrap" in stderr, "an image is refused"
     del body["spec"]["server"]["image"]
     code, stderr = _apply(cluster, "default", body)
+    assert code != 0 and "spec.server.artifact" in stderr, "nothing to deploy is refused"
+    body["spec"]["server"]["artifact"] = {"oci": "ghcr.io/acme/calc-pmcp@sha256:" + "a" * 64}
+    body["spec"]["pmcpRun"] = {"serverVersion": "1.0.0", "oauth": {"enabled": True}}
+    code, stderr = _apply(cluster, "default", body)
     assert code == 0, stderr
+    body["spec"]["rollout"] = {"steps": [{"percent": 10, "pauseSeconds": 5}]}
+    code, stderr = _apply(cluster, "default", body)
+    assert code != 0 and "pmcp-run cannot split traffic" in stderr
 
 
 def _lambda(name: str, **aws: Any) -> dict[str, Any]:

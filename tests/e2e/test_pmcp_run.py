@@ -128,6 +128,15 @@ def test_oauth_on_and_off_lifts_the_insecure_ingress_warning(cluster: Cluster, c
     assert state["oauth"]["publicClientPatterns"] == ["claude"]
     assert len(cloud.deployments("calc-oauth")) == 1, "OAuth makes no deployment"
 
+    # Someone turns OAuth off at pmcp.run: the next pass sees the drift and turns it on again, without a deployment.
+    cloud.call(cloud.simulator.world.disable_oauth, "calc-oauth")
+    cluster.kubectl("annotate", "-n", namespace, "mcpd", "calc-oauth", "mcp.deploy.dev/reconcile-requested-at=drift",
+                    "--overwrite")
+    drift = mcpd.wait_events("DriftCorrected", 30)
+    assert any("OAuth is off at pmcp.run" in e["message"] for e in drift)
+    wait_until(lambda: (cloud.server_state("calc-oauth") or {}).get("oauth") is not None, 30, "OAuth to be on again")
+    assert len(cloud.deployments("calc-oauth")) == 1
+
     mcpd.apply(pmcp_manifest(cloud, "calc-oauth", server={"allowedOrigins": ["*"]}, pmcpRun={"oauth": {"enabled": False}}))
     wait_until(lambda: mcpd.is_ready() and mcpd.status()["pmcpRun"].get("oauthEnabled") is False, 60, "OAuth to be off")
     assert cloud.server_state("calc-oauth")["oauth"] is None
@@ -193,14 +202,17 @@ def test_refused_credentials_and_unknown_status_stall_clearly(cluster: Cluster, 
     assert "wrong-secret-value" not in json.dumps(refused.get())
     assert cloud.deployments("calc-creds") == []
 
+    # A status cargo-pmcp does not know, on a deployment in progress: Stalled, quoting it (not a crash, not a guess).
     odd = Mcpd(cluster, namespace, "calc-odd")
-    odd.apply(pmcp_manifest(cloud, "calc-odd"))
-    odd.wait_ready(60)
+    slow_deployments(cloud, 5.0)
+    try:
+        odd.apply(pmcp_manifest(cloud, "calc-odd"))
+        wait_until(lambda: [r["state"] for r in odd.status().get("revisions", [])] == ["Provisioning"], 30, "the deployment")
 
-    def pause() -> None:
-        cloud.simulator.world.servers["calc-odd"].deployments[-1].status = "paused"
-    cloud.call(pause)
-    cluster.kubectl("annotate", "-n", namespace, "mcpd", "calc-odd", "mcp.deploy.dev/reconcile-requested-at=now",
-                    "--overwrite")
-    wait_until(lambda: odd.condition("Stalled").get("reason") == "UnknownDeploymentStatus", 30, "the unknown status")
+        def pause() -> None:
+            cloud.simulator.world.servers["calc-odd"].deployments[-1].status = "paused"
+        cloud.call(pause)
+        wait_until(lambda: odd.condition("Stalled").get("reason") == "UnknownDeploymentStatus", 30, "the unknown status")
+    finally:
+        slow_deployments(cloud, 0.2)
     assert "'paused'" in odd.condition("Stalled")["message"]

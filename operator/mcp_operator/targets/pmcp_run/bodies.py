@@ -32,9 +32,10 @@ from ...contract import (
 from ...reconcile.desired import Desired
 from .placement import RUNTIME, PmcpRunPlacement, pmcp_placement
 
-Record = Mapping[str, Any]  # a deployment as getDeployment answers it (listDeployments' items have fewer fields)
+Record = Mapping[str, Any]  # a deployment as getDeployment answers it (listDeployments' items have its id and name only)
 DEPLOYING = ("pending", "validating", "deploying")
-KNOWN_STATUSES = (*DEPLOYING, "success", "failed")
+FINISHED = ("success", "failed")  # a deployment in one of these never changes again
+KNOWN_STATUSES = (*DEPLOYING, *FINISHED)
 CLOCK_SKEW = timedelta(minutes=2)  # between the operator's clock (the intent) and pmcp.run's (createdAt)
 DESTROYED = ("deleted", "success", "completed")
 DESTROY_FAILED = ("failed", "delete_failed", "error")

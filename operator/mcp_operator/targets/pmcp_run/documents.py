@@ -21,20 +21,20 @@ mutation CreateDeploymentFromS3($templateS3Key: String!, $bootstrapS3Key: String
   createDeploymentFromS3(templateS3Key: $templateS3Key, bootstrapS3Key: $bootstrapS3Key, projectName: $projectName,
       runtime: $runtime, memorySize: $memorySize, timeout: $timeout, serverVersion: $serverVersion, tier: $tier,
       allowComposition: $allowComposition, internalOnly: $internalOnly, compositionDescription: $compositionDescription) {
-    deploymentId status createdAt projectName
+    deploymentId status projectName createdAt
   }
 }""",
     "GetDeployment": """
 query GetDeployment($id: ID!) {
-  getDeployment(id: $id) { id status projectName createdAt url errorMessage completedAt }
+  getDeployment(id: $id) { id status url projectName errorMessage createdAt completedAt }
 }""",
     "ListDeployments": """
 query ListDeployments {
-  listDeployments { items { id projectName status url } }
+  listDeployments { items { id projectName } }
 }""",
     "DestroyDeployment": """
 mutation DestroyDeployment($id: ID!) {
-  destroyDeployment(id: $id) { id status stackName message executionArn }
+  destroyDeployment(id: $id) { id stackName status message executionArn }
 }""",
     "GetDeploymentOperationStatus": """
 query GetDeploymentOperationStatus($id: ID!) {

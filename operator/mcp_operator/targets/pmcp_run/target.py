@@ -68,24 +68,25 @@ class PmcpRunTarget:
 
     # ----- reading ------------------------------------------------------------------------------------------
     async def _deployments(self, desired: Desired) -> list[dict[str, Any]]:
-        """The server's deployments, with what getDeployment adds (read once per deployment, and once more when it
-        failed, for its message): one read a pass for a server whose deployments are all known."""
+        """The server's deployments as getDeployment answers them: one list a pass (cargo-pmcp's ListDeployments selects
+        ids and names only), and a getDeployment for each deployment whose state can still change (a finished one is
+        kept: its status, URL and message do not change)."""
         project = pmcp_placement(desired).project
         listed = await self._call("ListDeployments")
         items = {i["id"]: dict(i) for i in (listed or {}).get("items") or [] if i and i.get("projectName") == project}
+        found_all = []
+        for deployment_id in items:
+            known = self._details.get(deployment_id)
+            if known is None or known.get("status") not in bodies.FINISHED:
+                known = await self._deployment(deployment_id)
+            if known is not None:
+                found_all.append(known)
         # listDeployments has no paging that cargo-pmcp reads: the history's own ids are read one by one when missing.
         for recorded in desired.history:
             if recorded.cloud_id and recorded.cloud_id not in items:
                 found = await self._deployment(recorded.cloud_id)
                 if found is not None and found.get("projectName") == project:
-                    items[recorded.cloud_id] = dict(found)
-        found_all = []
-        for deployment_id, item in items.items():
-            known = self._details.get(deployment_id)
-            stale = known is None or (item.get("status") == "failed" and known.get("status") != "failed")
-            if stale:
-                known = await self._deployment(deployment_id) or item
-            found_all.append({**(known or {}), **item})
+                    found_all.append(found)
         return found_all
 
     async def observe(self, desired: Desired, detailed: bool = True) -> Observed:
