@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 
 from graphql import parse, validate
+from tests.contract.test_pmcprunsim import OPERATIONS, shape
 
 from mcp_operator.targets.pmcp_run.documents import DOCUMENTS
 from pmcprunsim.server import load_schema
 from pmcprunsim.testing import ELF, PmcpRunSimulatorThread, template
-from tests.contract.test_pmcprunsim import OPERATIONS, shape
 
 VERSION = "0.21.0"
 
@@ -84,8 +84,9 @@ def compare_documents() -> None:
         ours = "the operator's is the same" if name in DOCUMENTS and shape(DOCUMENTS[name]) == shape(document) else (
             "the operator sends none" if name not in DOCUMENTS else f"DIFFERS: {shape(DOCUMENTS[name])} vs {shape(document)}")
         recorded = OPERATIONS.get(name)
-        record = "not recorded" if recorded is None else "as recorded" if (recorded["variables"], recorded["selected"],
-                                                                          recorded.get("items", [])) == shape(document)[2:] else "DIFFERS from the record"
+        same = recorded is not None and (recorded["variables"], recorded["selected"], recorded.get("items", [])) == tuple(
+            shape(document)[2:])
+        record = "not recorded" if recorded is None else "as recorded" if same else "DIFFERS from the record"
         print(f"  {name:30} schema: {'valid' if not errors else 'not in it'}; {ours}; {record}")
 
 
