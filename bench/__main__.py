@@ -739,10 +739,11 @@ PMCP_DEPLOY_SECONDS = 5.0  # the simulator's demo pace: validating 1 s, 1 s more
 
 def pmcp_counts(sim: Any, since: float, _name: str | None = None) -> dict[str, float]:
     """GraphQL queries and mutations and presigned uploads since ``since`` (one resource's, when it is alone)."""
-    found = {"queries": 0.0, "mutations": 0.0, "uploads": 0.0, "token": 0.0}
+    found = {"queries": 0.0, "mutations": 0.0, "uploads": 0.0, "token": 0.0, "throttled": 0.0}
     for r in sim.simulator.requests:
         if r.at < since:
             continue
+        found["throttled"] += r.status == 429
         if r.path == "/graphql":
             found["mutations" if r.klass == "writes" else "queries"] += 1
         elif r.path.startswith("/s3/"):

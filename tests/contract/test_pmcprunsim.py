@@ -224,3 +224,19 @@ def test_the_operators_client_says_which_credentials_were_refused(sim: PmcpRunSi
         asyncio.run(call())
     assert refused.value.reason == "CredentialsInvalid" and "Secret team/pmcp" in refused.value.message
     assert "invalid_client" in refused.value.message and "nope" not in refused.value.message
+
+
+def test_a_fleets_first_passes_share_one_discovery_and_one_token(sim: PmcpRunSimulatorThread) -> None:
+    async def many() -> None:
+        client = PmcpRunClient(sim.info["apiUrl"], Credentials("test", sim.info["clientId"], sim.info["clientSecret"]),
+                               sim.info["caBundle"])
+        try:
+            await asyncio.gather(*(client.execute("ListDeployments") for _ in range(20)))
+        finally:
+            await client.close()
+
+    before = sim.simulator.tokens_issued
+    since = time.monotonic()
+    asyncio.run(many())
+    assert sim.simulator.tokens_issued - before == 1
+    assert sum(1 for r in sim.simulator.requests if r.at >= since and r.operation == "Discovery") == 1

@@ -70,6 +70,8 @@ class PmcpRunClient:
         self._config: tuple[float, dict[str, Any]] | None = None
         self._token: tuple[float, str] | None = None
         self._session: aiohttp.ClientSession | None = None
+        # A fleet's first passes all need the discovery document and a token at once: one fetch each, not one per pass.
+        self._fetching = asyncio.Lock()
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -99,6 +101,13 @@ class PmcpRunClient:
         """``/.well-known/pmcp-config``, cached for an hour; one retry after a second on a transport error or a 5xx."""
         if self._config is not None and not fresh and time.monotonic() - self._config[0] < DISCOVERY_TTL:
             return self._config[1]
+        asked = time.monotonic()
+        async with self._fetching:
+            if self._config is not None and self._config[0] >= asked:  # fetched meanwhile by another pass
+                return self._config[1]
+            return await self._discover()
+
+    async def _discover(self) -> dict[str, Any]:
         url = f"{self.api_url}/.well-known/pmcp-config"
         for attempt in (1, 2):
             try:
@@ -133,7 +142,14 @@ class PmcpRunClient:
             return self.credentials.access_token
         if self._token is not None and time.monotonic() < self._token[0]:
             return self._token[1]
-        domain = str((await self.config()).get("cognito_domain") or "")
+        config = await self.config()
+        async with self._fetching:
+            if self._token is not None and time.monotonic() < self._token[0]:  # fetched meanwhile by another pass
+                return self._token[1]
+            return await self._new_token(config)
+
+    async def _new_token(self, config: Mapping[str, Any]) -> str:
+        domain = str(config.get("cognito_domain") or "")
         url = (domain if domain.startswith("https://") else f"https://{domain}").rstrip("/") + "/oauth2/token"
         status, payload = await self._request("POST", url, data={"grant_type": "client_credentials"},
                                               headers={"Authorization": self.credentials.basic()})
