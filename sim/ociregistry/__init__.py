@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -101,3 +102,37 @@ class LocalRegistry:
         finally:
             os.chdir(here)
         return f"{self.host}/{name.rpartition(':')[0]}@{answer.headers['Docker-Content-Digest']}"
+
+
+class RegistryBeside:
+    """For a simulator harness (simcore.thread.BackgroundSimulator) whose cloud runs bundles: a real OCI registry in the
+    harness's working directory, started before the simulator and stopped before it, and one CA bundle for both (the
+    operator takes one). The harness sets ``workdir``, ``created_workdir`` and ``simulator`` first, then calls
+    ``_with_registry()``."""
+
+    workdir: Path
+    simulator: Any
+
+    def _with_registry(self) -> None:
+        self.registry = LocalRegistry(self.workdir / "registry")
+        self._pushed: dict[str, str] = {}  # what the harness pushed, by the image it stands for
+
+    def start(self) -> Any:
+        self.registry.start()
+        super().start()  # type: ignore[misc]
+        return self
+
+    def stop(self) -> None:
+        self.registry.stop()  # first: its files are in the harness's working directory
+        super().stop()  # type: ignore[misc]
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.simulator.info()  # type: ignore[no-any-return]
+
+    def ca_bundle(self) -> str:
+        """The simulator's CA and the registry's, in one file."""
+        combined = self.workdir / "ca-bundle.pem"
+        if not combined.exists():
+            combined.write_text(Path(self.info["caBundle"]).read_text() + Path(self.registry.ca_file).read_text())
+        return str(combined)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, build_schema, execute, parse, validate
+from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, build_schema, execute_sync, parse, validate
 
 from simcore.buckets import TokenBuckets
 from simcore.controls import common_control
@@ -151,11 +151,11 @@ class PmcpRunSimulator(SimulatorFront):
     # ----- GraphQL ---------------------------------------------------------------------------------------------
     def _graphql(self, request: web.Request, body: bytes) -> web.Response:
         try:
-            keys, document = sorted(_json(body)), str(_json(body).get("query", ""))
+            keys, text = sorted(_json(body)), str(_json(body).get("query", ""))
         except ValueError:
-            keys, document = [], ""
+            keys, text = [], ""
         self.graphql_log.append({"authorization": request.headers.get("Authorization", ""), "bodyKeys": keys,
-                                 "contentType": request.headers.get("Content-Type", ""), "query": document})
+                                 "contentType": request.headers.get("Content-Type", ""), "query": text})
         refused = self._authorized(request.headers.get("Authorization", ""))
         if refused:
             return web.json_response({"errors": [{"errorType": "UnauthorizedException", "message": refused}]}, status=401)
@@ -168,9 +168,8 @@ class PmcpRunSimulator(SimulatorFront):
         problems = validate(self.schema, document)
         if problems:
             return web.json_response({"data": None, "errors": [_validation_error(p) for p in problems]})
-        result = execute(self.schema, document, root_value=self._resolvers(),
+        result = execute_sync(self.schema, document, root_value=self._resolvers(),
                          variable_values=payload.get("variables") or {})
-        assert not asyncio.iscoroutine(result)
         answer: JSON = {"data": result.data}
         if result.errors:
             answer["errors"] = [_execution_error(e) for e in result.errors]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ociregistry import LocalRegistry
+from ociregistry import RegistryBeside
 from simcore.thread import BackgroundSimulator
 
 from .server import PmcpRunSimulator, PmcpRunSimulatorConfig
@@ -39,7 +39,7 @@ def write_build(directory: Path, name: str, image: str) -> Path:
     return directory
 
 
-class PmcpRunSimulatorThread(BackgroundSimulator):
+class PmcpRunSimulatorThread(RegistryBeside, BackgroundSimulator):
     simulator: PmcpRunSimulator
     target_type = "pmcp-run"
 
@@ -48,27 +48,7 @@ class PmcpRunSimulatorThread(BackgroundSimulator):
         self.created_workdir = None if workdir else self.workdir
         super().__init__(PmcpRunSimulator(config or PmcpRunSimulatorConfig(latency=dict(FAST_LATENCY)), self.workdir),
                          "pmcprunsim")
-        self.registry = LocalRegistry(self.workdir / "registry")
-        self._pushed: dict[str, str] = {}
-
-    def start(self) -> PmcpRunSimulatorThread:
-        self.registry.start()
-        super().start()
-        return self
-
-    def stop(self) -> None:
-        self.registry.stop()
-        super().stop()
-
-    @property
-    def info(self) -> dict[str, Any]:
-        return self.simulator.info()
-
-    def ca_bundle(self) -> str:
-        combined = self.workdir / "ca-bundle.pem"
-        if not combined.exists():
-            combined.write_text(Path(self.info["caBundle"]).read_text() + Path(self.registry.ca_file).read_text())
-        return str(combined)
+        self._with_registry()
 
     def operator_environment(self) -> dict[str, str]:
         info = self.info

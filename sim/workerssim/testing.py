@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ociregistry import LocalRegistry
+from ociregistry import LocalRegistry, RegistryBeside
 from simcore.thread import BackgroundSimulator
 
 from .server import WorkersSimulator, WorkersSimulatorConfig
@@ -33,7 +33,7 @@ def push_with_oras(registry: LocalRegistry, directory: Path, name: str) -> str:
                          {"dev.mcp-deploy.bundle.main": "shim.mjs"})
 
 
-class WorkersSimulatorThread(BackgroundSimulator):
+class WorkersSimulatorThread(RegistryBeside, BackgroundSimulator):
     simulator: WorkersSimulator
     target_type = "cloudflare-workers"
 
@@ -41,28 +41,7 @@ class WorkersSimulatorThread(BackgroundSimulator):
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="workerssim-"))
         self.created_workdir = None if workdir else self.workdir
         super().__init__(WorkersSimulator(config or WorkersSimulatorConfig(), self.workdir), "workerssim")
-        self.registry = LocalRegistry(self.workdir / "registry")
-        self._pushed: dict[str, str] = {}
-
-    def start(self) -> WorkersSimulatorThread:
-        self.registry.start()
-        super().start()
-        return self
-
-    def stop(self) -> None:
-        self.registry.stop()  # first: its files are in this harness's working directory
-        super().stop()
-
-    @property
-    def info(self) -> dict[str, Any]:
-        return self.simulator.info()
-
-    def ca_bundle(self) -> str:
-        """The simulator's CA and the registry's, in one file (the operator takes one CA bundle)."""
-        combined = self.workdir / "ca-bundle.pem"
-        if not combined.exists():
-            combined.write_text(Path(self.info["caBundle"]).read_text() + Path(self.registry.ca_file).read_text())
-        return str(combined)
+        self._with_registry()
 
     def operator_environment(self) -> dict[str, str]:
         info = self.info
