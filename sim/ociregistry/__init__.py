@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,17 @@ class RegistryBeside:
     @property
     def info(self) -> dict[str, Any]:
         return self.simulator.info()  # type: ignore[no-any-return]
+
+    def pushed_once(self, image: str, folder: str, build: Callable[[Path, str], Path],
+                    push: Callable[[Path, str], str]) -> str:
+        """The reference (by digest) of what stands for ``image`` (a build whose server answers as it): ``build(directory,
+        repository)`` writes it, ``push(directory, name)`` pushes it as ``<folder>/<repository>:<tag>``; once per image."""
+        if image not in self._pushed:
+            repository = image.split("@")[0].rpartition(":")[0].rpartition("/")[2] or "server"
+            tag = image.rpartition(":")[2].replace("/", "-") if ":" in image else "latest"
+            directory = build(Path(tempfile.mkdtemp(prefix="build-", dir=self.workdir)), repository)
+            self._pushed[image] = push(directory, f"{folder}/{repository}:{tag}")
+        return self._pushed[image]
 
     def ca_bundle(self) -> str:
         """The simulator's CA and the registry's, in one file."""

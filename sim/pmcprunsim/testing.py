@@ -60,13 +60,8 @@ class PmcpRunSimulatorThread(RegistryBeside, BackgroundSimulator):
 
     def artifact(self, image: str) -> str:
         """The OCI reference (by digest) of a build whose server answers as ``image``, pushed once."""
-        if image not in self._pushed:
-            repository = image.split("@")[0].rpartition(":")[0].rpartition("/")[2] or "server"
-            tag = image.rpartition(":")[2].replace("/", "-") if ":" in image else "latest"
-            directory = write_build(Path(tempfile.mkdtemp(prefix="build-", dir=self.workdir)), repository, image)
-            self._pushed[image] = self.registry.push(directory, f"pmcp/{repository}:{tag}",
-                                                     {".json": "application/json"})
-        return self._pushed[image]
+        return self.pushed_once(image, "pmcp", lambda directory, repository: write_build(directory, repository, image),
+                                lambda directory, name: self.registry.push(directory, name, {".json": "application/json"}))
 
     def server_fields(self, image: str) -> dict[str, Any]:
         return {"artifact": {"oci": self.artifact(image)}}

@@ -54,12 +54,8 @@ class WorkersSimulatorThread(RegistryBeside, BackgroundSimulator):
 
     def bundle(self, image: str) -> str:
         """The OCI reference (by digest) of a bundle whose Worker answers as ``image``, pushed once."""
-        if image not in self._pushed:
-            directory = write_bundle(Path(tempfile.mkdtemp(prefix="bundle-", dir=self.workdir)), image)
-            tag = image.rpartition(":")[2].replace("/", "-") if ":" in image else "latest"
-            repository = image.split("@")[0].rpartition(":")[0].rpartition("/")[2] or "worker"
-            self._pushed[image] = push_with_oras(self.registry, directory, f"bundles/{repository}:{tag}")
-        return self._pushed[image]
+        return self.pushed_once(image, "bundles", lambda directory, _repository: write_bundle(directory, image),
+                                lambda directory, name: push_with_oras(self.registry, directory, name))
 
     def server_fields(self, image: str) -> dict[str, Any]:
         """spec.server fields for a Worker that answers as ``image``: a bundle pushed for it, pinned by digest."""
