@@ -189,6 +189,14 @@ def test_retain_leaves_the_server_and_a_failed_destroy_is_warned_and_retried(clu
     wait_until(lambda: cluster.kubectl("get", "-n", namespace, "mcpd", "calc-flaky", check=False).returncode != 0, 60,
                "the finalizer to be released")
 
+    # Someone destroyed the server already: deleting the McpDeployment releases it at once.
+    gone = Mcpd(cluster, namespace, "calc-gone")
+    gone.apply(pmcp_manifest(cloud, "calc-gone"))
+    gone.wait_ready(60)
+    cloud.call(cloud.simulator.world.servers.pop, "calc-gone")
+    gone.delete()
+    assert any("calc-gone is gone" in e["message"] for e in gone.events() if e["reason"] == "Deleted")
+
 
 def test_refused_credentials_and_unknown_status_stall_clearly(cluster: Cluster, cloud: PmcpRunSimulatorThread,
                                                               operator: OperatorProcess, namespace: str) -> None:
