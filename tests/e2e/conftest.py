@@ -86,6 +86,11 @@ def wait_until(check: Callable[[], T], timeout: float = 30, what: str = "conditi
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last}")
 
 
+def answered(cloud: Any, operation: str, since: float = 0.0) -> int:
+    """How many requests of that operation the simulator answered with success (2xx) since ``since`` (monotonic)."""
+    return sum(1 for r in cloud.simulator.requests if r.operation == operation and r.at >= since and 200 <= r.status < 300)
+
+
 def manifest(name: str, image: str = "ghcr.io/acme/calc:1", **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"apiVersion": "mcp.deploy.dev/v1alpha1", "kind": "McpDeployment", "metadata": {"name": name},
                             "spec": {"target": {"type": "azure-container-apps"}, "server": {"image": image}}}

@@ -17,7 +17,7 @@ import pytest
 from localcluster import Cluster
 from localcluster.operator import OperatorProcess
 from runsim.testing import RunSimulatorThread
-from tests.e2e.conftest import KillableOperator, Mcpd, manifest, wait_until
+from tests.e2e.conftest import KillableOperator, Mcpd, answered, manifest, wait_until
 
 pytestmark = pytest.mark.e2e
 SECRET_VALUE = "s3cr3t-cloud-run-value-93ad"
@@ -52,10 +52,6 @@ def service_state(cloud: RunSimulatorThread, name: str) -> dict[str, Any]:
                 "env": found.spec["template"]["containers"][0].get("env", [])}
 
     return cloud.call(read)
-
-
-def writes(cloud: RunSimulatorThread, operation: str, since: float = 0.0) -> int:
-    return sum(1 for r in cloud.simulator.requests if r.operation == operation and r.at >= since and 200 <= r.status < 300)
 
 
 def secrets_in(cloud: RunSimulatorThread) -> dict[str, list[bytes]]:
@@ -106,7 +102,7 @@ def test_create_update_fail_rollback_drift_and_delete(cluster: Cluster, cloud: R
     mcpd.apply(run_manifest("calc-run", server={"env": env}))
     wait_until(lambda: mcpd.status().get("servingRevision") == first["name"] and mcpd.is_ready(), 60, "the rollback")
     assert len(service_state(cloud, "calc-run")["revisions"]) == made, "a rollback makes no revision"
-    assert writes(cloud, "services.patch", before) == 1
+    assert answered(cloud, "services.patch", before) == 1
 
     # Drift: traffic moved, ingress closed, scaling changed and the public binding removed behind the operator's back.
     world = cloud.simulator.world
@@ -214,7 +210,7 @@ def test_sigkill_mid_rollout_makes_no_duplicate_revision(cluster: Cluster, cloud
         started = time.monotonic()
         cloud.call(world.schedule.latency.__setitem__, "revision.ready", 3.0)
         mcpd.apply(run_manifest("calc-kill", "ghcr.io/acme/calc:2.0.0"))
-        wait_until(lambda: writes(cloud, "services.patch", started) >= 1, 30, "the new revision's patch")
+        wait_until(lambda: answered(cloud, "services.patch", started) >= 1, 30, "the new revision's patch")
         operator.kill_and_restart()
         wait_until(lambda: mcpd.status().get("servingRevision", "").startswith("calc-kill-r2-") and mcpd.is_ready(), 90,
                    "revision 2 to serve")

@@ -17,7 +17,7 @@ import pytest
 from lambdasim.testing import LambdaSimulatorThread
 from localcluster import Cluster
 from localcluster.operator import OperatorProcess
-from tests.e2e.conftest import KillableOperator, Mcpd, manifest, wait_until
+from tests.e2e.conftest import KillableOperator, Mcpd, answered, manifest, wait_until
 
 pytestmark = pytest.mark.e2e
 SECRET_VALUE = "s3cr3t-lambda-value-7f1c"
@@ -51,11 +51,6 @@ def function_state(cloud: LambdaSimulatorThread, name: str) -> dict[str, Any]:
                 "cors": found.urls["live"].cors if "live" in found.urls else None}
 
     return cloud.call(read)
-
-
-def writes(cloud: LambdaSimulatorThread, operation: str, since: float = 0.0) -> int:
-    return sum(1 for r in cloud.simulator.requests if r.operation == f"lambda:{operation}" and r.at >= since
-               and 200 <= r.status < 300)
 
 
 def test_create_update_fail_rollback_drift_and_delete(cluster: Cluster, cloud: LambdaSimulatorThread,
@@ -96,7 +91,7 @@ def test_create_update_fail_rollback_drift_and_delete(cluster: Cluster, cloud: L
     mcpd.apply(lambda_manifest("calc-fn", server={"env": env}))
     wait_until(lambda: mcpd.status().get("servingRevision") == "1" and mcpd.is_ready(), 60, "the rollback")
     assert len(function_state(cloud, "calc-fn")["versions"]) == published, "a rollback publishes nothing"
-    assert writes(cloud, "PublishVersion", before) == 0 and writes(cloud, "UpdateAlias", before) == 1
+    assert answered(cloud, "lambda:PublishVersion", before) == 0 and answered(cloud, "lambda:UpdateAlias", before) == 1
 
     # Drift: the alias moved and CORS opened behind the operator's back are put back, with Events.
     world = cloud.simulator.world
@@ -246,7 +241,7 @@ def test_sigkill_or_a_lost_answer_mid_update_makes_no_duplicate_version(
         if moment == "update":
             cloud.call(world.schedule.latency.__setitem__, "function.update", 3.0)
             mcpd.apply(lambda_manifest(name, "ghcr.io/acme/calc:2.0.0"))
-            wait_until(lambda: writes(cloud, "UpdateFunctionConfiguration", started) >= 1, 30, "the configuration update")
+            wait_until(lambda: answered(cloud, "lambda:UpdateFunctionConfiguration", started) >= 1, 30, "the configuration update")
             operator.kill_and_restart()
         else:  # Lambda publishes, the answer never arrives; the SDK's retry (and our later passes) must not publish again
             cloud.call(cloud.simulator.add_fault, action="drop", when="after", operation="lambda:PublishVersion")

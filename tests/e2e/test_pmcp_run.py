@@ -17,7 +17,7 @@ import pytest
 from localcluster import Cluster
 from localcluster.operator import OperatorProcess
 from pmcprunsim.testing import PmcpRunSimulatorThread
-from tests.e2e.conftest import KillableOperator, Mcpd, manifest, wait_until
+from tests.e2e.conftest import KillableOperator, Mcpd, answered, manifest, wait_until
 
 pytestmark = pytest.mark.e2e
 SECRET_VALUE = "s3cr3t-pmcp-value-7c2d"
@@ -36,10 +36,6 @@ def pmcp_manifest(cloud: PmcpRunSimulatorThread, name: str, image: str = "ghcr.i
     body = manifest(name, target={"type": "pmcp-run"}, server=server, **spec)
     body["spec"]["server"].pop("image", None)
     return body
-
-
-def requests_of(cloud: PmcpRunSimulatorThread, operation: str, since: float = 0.0) -> int:
-    return sum(1 for r in cloud.simulator.requests if r.operation == operation and r.at >= since and 200 <= r.status < 300)
 
 
 def slow_deployments(cloud: PmcpRunSimulatorThread, seconds: float) -> None:
@@ -167,7 +163,7 @@ def test_sigkill_and_a_lost_answer_mid_deploy_make_no_second_deployment(cluster:
     deployments = cloud.deployments("calc-kill")
     assert len(deployments) == 1, "the restarted operator found the deployment its intent made"
     assert status["revisions"][0]["name"] == deployments[0]["id"]
-    assert requests_of(cloud, "CreateDeploymentFromS3", started) == 0, "the only call's answer was lost"
+    assert answered(cloud, "CreateDeploymentFromS3", started) == 0, "the only call's answer was lost"
 
 
 def test_retain_leaves_the_server_and_a_failed_destroy_is_warned_and_retried(cluster: Cluster, cloud: PmcpRunSimulatorThread,

@@ -17,7 +17,7 @@ import pytest
 
 from localcluster import Cluster
 from localcluster.operator import OperatorProcess
-from tests.e2e.conftest import KillableOperator, Mcpd, manifest, wait_until
+from tests.e2e.conftest import KillableOperator, Mcpd, answered, manifest, wait_until
 from workerssim.testing import WorkersSimulatorThread, push_with_oras
 
 pytestmark = pytest.mark.e2e
@@ -51,10 +51,6 @@ def worker_state(cloud: WorkersSimulatorThread, name: str) -> dict[str, Any]:
                 "workers_dev": script.subdomain_enabled, "previews": script.previews_enabled,
                 "secrets": {v.number: v.secrets() for v in script.versions}, "tags": list(script.tags)}
     return cloud.call(read)
-
-
-def requests_of(cloud: WorkersSimulatorThread, operation: str, since: float = 0.0) -> int:
-    return sum(1 for r in cloud.simulator.requests if r.operation == operation and r.at >= since and 200 <= r.status < 300)
 
 
 def test_create_update_refused_upload_rollback_drift_and_delete(cluster: Cluster, cloud: WorkersSimulatorThread,
@@ -95,7 +91,7 @@ def test_create_update_refused_upload_rollback_drift_and_delete(cluster: Cluster
     wait_until(lambda: mcpd.is_ready() and mcpd.status()["servingRevision"] == status["revisions"][0]["name"], 60,
                "the rollback")
     assert len(worker_state(cloud, "calc-worker")["versions"]) == 2, "a rollback uploads nothing"
-    assert requests_of(cloud, "scripts.deployments.post", before) == 1
+    assert answered(cloud, "scripts.deployments.post", before) == 1
 
     # Drift: the deployment moved and workers.dev turned off behind the operator's back.
     world = cloud.simulator.world
