@@ -181,8 +181,7 @@ class Controller:
             return await stalled(error.reason, error.message, None)
         try:
             result = await self._reconcile(desired, spec, status, generation, uid, namespace, name, emit)
-            self.failures.pop(uid, None)
-            self.written[uid] = result.status
+            self.failures.pop(uid, None)  # (every pass ends in _save, which records what it wrote)
             return result
         except SecretMissing as missing:
             return await stalled("SecretNotFound", f"{missing}: create it, or fix the reference in the spec",

@@ -371,9 +371,9 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
 
     extra = _idle_to_retire(nxt, candidate, observed, context.capabilities)
     nxt.pending = None
+    redeployed = _redeployed(nxt, candidate, context.capabilities)
     conditions_for(nxt, "ready", "Serving", f"{_named(candidate)} serves 100% of traffic"
-                   + (f" at {nxt.url}" if nxt.url else "") + _redeployed(nxt, candidate, context.capabilities),
-                   generation, stamp)
+                   + (f" at {nxt.url}" if nxt.url else "") + redeployed, generation, stamp)
     if extra:
         result.action = Retire(extra)
         verb = "deactivating" if context.capabilities.idle_revisions_cost else "deleting"
@@ -383,8 +383,7 @@ def plan(desired: Desired, status: McpDeploymentStatus, observed: Observed, gene
         return result
     was_ready = any(c.type == READY and c.status == "True" for c in status.conditions)
     if not was_ready:
-        result.events.append(("Normal", "Ready", f"{_named(candidate)} serves 100% of traffic"
-                              + _redeployed(nxt, candidate, context.capabilities)))
+        result.events.append(("Normal", "Ready", f"{_named(candidate)} serves 100% of traffic{redeployed}"))
     result.requeue_after = drift_interval
     result.action = _periodic_check(nxt, candidate, observed, desired, now, context)
     return result
