@@ -52,13 +52,17 @@ class PmcpRunTarget:
         except ApiRefusal as error:
             raise refusal(operation, error) from error
 
-    async def _deployment(self, deployment_id: str) -> dict[str, Any] | None:
+    async def _maybe(self, operation: str, variables: Mapping[str, Any]) -> Any:
+        """The answer, or None when what it asks for does not exist (a null result, or a NotFound error)."""
         try:
-            found = await self.client.execute("GetDeployment", {"id": deployment_id})
+            return await self.client.execute(operation, variables)
         except ApiRefusal as error:
             if error.not_found:
                 return None
-            raise refusal("GetDeployment", error) from error
+            raise refusal(operation, error) from error
+
+    async def _deployment(self, deployment_id: str) -> dict[str, Any] | None:
+        found = await self._maybe("GetDeployment", {"id": deployment_id})
         if found is not None:
             self._details[deployment_id] = dict(found)
         return found  # type: ignore[no-any-return]
@@ -73,7 +77,7 @@ class PmcpRunTarget:
         kept: its status, URL and message do not change)."""
         project = pmcp_placement(desired).project
         listed = await self._call("ListDeployments")
-        items = {i["id"]: dict(i) for i in (listed or {}).get("items") or [] if i and i.get("projectName") == project}
+        items = [i["id"] for i in (listed or {}).get("items") or [] if i and i.get("projectName") == project]
         found_all = []
         for deployment_id in items:
             known = self._details.get(deployment_id)
@@ -94,13 +98,7 @@ class PmcpRunTarget:
         where = pmcp_placement(desired)
         deployments = await self._deployments(desired)
         keys = bodies.keys_of(deployments, desired.history, self._created.get(where.project, {}))
-        oauth = None
-        if deployments and keys:
-            try:
-                oauth = await self.client.execute("FetchServerOAuthEndpoints", {"serverId": where.project})
-            except ApiRefusal as error:
-                if not error.not_found:
-                    raise refusal("FetchServerOAuthEndpoints", error) from error
+        oauth = await self._maybe("FetchServerOAuthEndpoints", {"serverId": where.project}) if deployments and keys else None
         newest = bodies.newest(deployments)
         digest = self._digests.get(newest["id"]) if newest else None
         return bodies.observed_from(desired, deployments, keys, oauth, digest)
