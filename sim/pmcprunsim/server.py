@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, build_schema, execute_sync, parse, validate
@@ -120,8 +123,6 @@ class PmcpRunSimulator(SimulatorFront):
 
     # ----- the token endpoint (Cognito's /oauth2/token, client credentials) ----------------------------------------
     def _token(self, request: web.Request, body: bytes) -> web.Response:
-        from urllib.parse import parse_qs
-
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         header = request.headers.get("Authorization", "")
         try:
@@ -151,16 +152,18 @@ class PmcpRunSimulator(SimulatorFront):
     # ----- GraphQL ---------------------------------------------------------------------------------------------
     def _graphql(self, request: web.Request, body: bytes) -> web.Response:
         try:
-            keys, text = sorted(_json(body)), str(_json(body).get("query", ""))
+            payload: JSON | None = _json(body)
         except ValueError:
-            keys, text = [], ""
-        self.graphql_log.append({"authorization": request.headers.get("Authorization", ""), "bodyKeys": keys,
-                                 "contentType": request.headers.get("Content-Type", ""), "query": text})
+            payload = None
+        self.graphql_log.append({"authorization": request.headers.get("Authorization", ""), "bodyKeys": sorted(payload or {}),
+                                 "contentType": request.headers.get("Content-Type", ""),
+                                 "query": str((payload or {}).get("query", ""))})
         refused = self._authorized(request.headers.get("Authorization", ""))
         if refused:
             return web.json_response({"errors": [{"errorType": "UnauthorizedException", "message": refused}]}, status=401)
         try:
-            payload = _json(body)
+            if payload is None:
+                raise ValueError("the body is not a JSON object")
             document = parse(str(payload["query"]))
         except (ValueError, KeyError, TypeError, GraphQLError) as error:
             return web.json_response({"errors": [{"errorType": "MalformedHttpRequestException",
@@ -191,8 +194,6 @@ class PmcpRunSimulator(SimulatorFront):
                     "createdAt": w.deployment_body(deployment)["createdAt"]}
 
         def secrets_of(_info: Any, serverId: str, audience: str | None = None) -> JSON:
-            import json
-
             server = w.server_by_id(serverId)
             names = [{"name": name, "hasValue": bool(value)} for (aud, name), value in server.secrets.items()
                      if aud == (audience or "mcp")]
@@ -234,8 +235,6 @@ class PmcpRunSimulator(SimulatorFront):
                                   request.headers.get("Content-Type", ""), body)
         except S3Refusal as refusal:
             return web.Response(text=refusal.xml(), status=refusal.status, content_type="application/xml")
-        import hashlib
-
         return web.Response(status=200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})  # noqa: S324 - S3's ETag
 
     # ----- controls --------------------------------------------------------------------------------------------
@@ -251,8 +250,6 @@ class PmcpRunSimulator(SimulatorFront):
 
 
 def _json(body: bytes) -> JSON:
-    import json
-
     value = json.loads(body or b"{}")
     if not isinstance(value, dict):
         raise ValueError("the body is not a JSON object")
