@@ -91,6 +91,20 @@ def answered(cloud: Any, operation: str, since: float = 0.0) -> int:
     return sum(1 for r in cloud.simulator.requests if r.operation == operation and r.at >= since and 200 <= r.status < 300)
 
 
+def writes_while_in_sync(mcpd: Mcpd, cloud: Any, not_writes: tuple[str, ...] = ()) -> list[Any]:
+    """The cloud writes made while the resource was Ready and in sync, over 4 s (more than one drift check of the test
+    modules' operators, at 3 s). ``not_writes``: operations that are POSTs but change nothing (token exchanges)."""
+    mcpd.wait_ready(30)
+    quiet = time.monotonic()
+    time.sleep(4)
+    return [r for r in cloud.simulator.requests if r.at >= quiet and r.klass != "reads" and r.operation not in not_writes]
+
+
+def shown_to_people(mcpd: Mcpd, operator: Any) -> str:
+    """Everything a person or a log collector reads about the resource: its object, its Events, the operator's log."""
+    return json.dumps(mcpd.get()) + json.dumps(mcpd.events()) + operator.logs()
+
+
 def manifest(name: str, image: str = "ghcr.io/acme/calc:1", **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"apiVersion": "mcp.deploy.dev/v1alpha1", "kind": "McpDeployment", "metadata": {"name": name},
                             "spec": {"target": {"type": "azure-container-apps"}, "server": {"image": image}}}

@@ -17,7 +17,7 @@ import pytest
 from localcluster import Cluster
 from localcluster.operator import OperatorProcess
 from pmcprunsim.testing import PmcpRunSimulatorThread
-from tests.e2e.conftest import KillableOperator, Mcpd, answered, manifest, wait_until
+from tests.e2e.conftest import KillableOperator, Mcpd, answered, manifest, shown_to_people, wait_until, writes_while_in_sync
 
 pytestmark = pytest.mark.e2e
 SECRET_VALUE = "s3cr3t-pmcp-value-7c2d"
@@ -100,8 +100,9 @@ def test_create_update_failure_rollback_by_redeploy_and_delete(cluster: Cluster,
     deployments = cloud.deployments("calc-pmcp")
     assert len(deployments) == 4 and deployments[-1]["image"] == "ghcr.io/acme/calc:1.0.0"
 
-    # Nothing secret in status, Events or the operator's log.
-    seen = json.dumps(mcpd.get()) + json.dumps(mcpd.events()) + operator.logs()
+    # Zero writes while in sync; nothing secret in status, Events or the operator's log.
+    assert writes_while_in_sync(mcpd, cloud) == []
+    seen = shown_to_people(mcpd, operator)
     assert SECRET_VALUE not in seen and cloud.info["clientSecret"] not in seen
 
     mcpd.delete()

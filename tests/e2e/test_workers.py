@@ -17,7 +17,7 @@ import pytest
 
 from localcluster import Cluster
 from localcluster.operator import OperatorProcess
-from tests.e2e.conftest import KillableOperator, Mcpd, answered, manifest, wait_until
+from tests.e2e.conftest import KillableOperator, Mcpd, answered, manifest, shown_to_people, wait_until, writes_while_in_sync
 from workerssim.testing import WorkersSimulatorThread, push_with_oras
 
 pytestmark = pytest.mark.e2e
@@ -107,13 +107,9 @@ def test_create_update_refused_upload_rollback_drift_and_delete(cluster: Cluster
     assert mcpd.wait_events("DriftCorrected")
 
     # Zero writes while in sync.
-    mcpd.wait_ready(30)
-    quiet = time.monotonic()
-    time.sleep(4)  # the module's operator checks drift every 3 s
-    assert [r for r in cloud.simulator.requests if r.at >= quiet and r.klass != "reads"] == []
+    assert writes_while_in_sync(mcpd, cloud) == []
 
-    shown = json.dumps(mcpd.get()) + json.dumps(mcpd.events()) + operator.logs()
-    assert SECRET_VALUE not in shown
+    assert SECRET_VALUE not in shown_to_people(mcpd, operator)
 
     mcpd.delete()
     assert worker_state(cloud, "calc-worker") == {}
