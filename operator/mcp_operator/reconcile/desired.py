@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..api.models import McpDeploymentSpec, McpDeploymentStatus, RevisionSnapshot, Rollout, Verify
 from ..contract import RecordedRevision, RevisionKey
@@ -124,3 +124,15 @@ def with_history(desired: Desired, status: McpDeploymentStatus) -> Desired:
     history = tuple(RecordedRevision(RevisionKey(r.number, r.hash), r.name or None, r.created_at)
                     for r in status.revisions if r.state != "Gone")
     return dataclasses.replace(desired, history=history)
+
+
+Where = TypeVar("Where")
+
+
+def where_of(desired: Desired, kind: type[Where]) -> Where:
+    """The target's own resolved settings (``Placement.where``), checked to be that target's ``kind``: a target handed
+    another target's resource is a bug, said at once rather than as a missing attribute later."""
+    where = desired.placement.where
+    if not isinstance(where, kind):
+        raise TypeError(f"a target reading {kind.__name__} was given another target's resource ({type(where).__name__})")
+    return where

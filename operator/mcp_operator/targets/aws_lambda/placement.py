@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...reconcile.desired import Desired
+from ...reconcile.desired import Desired, where_of
 
 LIVE_ALIAS = "live"  # receives the traffic, behind the function URL status.url names
 CANDIDATE_ALIAS = "candidate"  # the newest version, behind a URL of its own, for the MCP check before traffic moves
@@ -41,7 +41,4 @@ class FunctionPlacement:
 
 
 def function_placement(desired: Desired) -> FunctionPlacement:
-    where = desired.placement.where
-    if not isinstance(where, FunctionPlacement):
-        raise TypeError("a Lambda target was given another target's resource")
-    return where
+    return where_of(desired, FunctionPlacement)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...reconcile.desired import Desired
+from ...reconcile.desired import Desired, where_of
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,4 @@ class AppPlacement:
 
 
 def app_placement(desired: Desired) -> AppPlacement:
-    where = desired.placement.where
-    if not isinstance(where, AppPlacement):
-        raise TypeError("a Container Apps target was given another target's resource")
-    return where
+    return where_of(desired, AppPlacement)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...api.models import Artifact
-from ...reconcile.desired import Desired
+from ...reconcile.desired import Desired, where_of
 
 REFUSED = "(upload refused)"  # the cloud id of a revision whose upload Cloudflare refused: it has no version
 
@@ -23,7 +23,4 @@ class WorkerPlacement:
 
 
 def worker_placement(desired: Desired) -> WorkerPlacement:
-    where = desired.placement.where
-    if not isinstance(where, WorkerPlacement):
-        raise TypeError("a Workers target was given another target's resource")
-    return where
+    return where_of(desired, WorkerPlacement)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...contract import RevisionKey
-from ...reconcile.desired import Desired
+from ...reconcile.desired import Desired, where_of
 
 INGRESS = {"all": "INGRESS_TRAFFIC_ALL", "internal": "INGRESS_TRAFFIC_INTERNAL_ONLY",
            "internal-and-cloud-load-balancing": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"}
@@ -52,7 +52,4 @@ class ServicePlacement:
 
 
 def service_placement(desired: Desired) -> ServicePlacement:
-    where = desired.placement.where
-    if not isinstance(where, ServicePlacement):
-        raise TypeError("a Cloud Run target was given another target's resource")
-    return where
+    return where_of(desired, ServicePlacement)

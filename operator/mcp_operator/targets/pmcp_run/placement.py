@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...api.models import Artifact, PmcpRunOAuth
-from ...reconcile.desired import Desired
+from ...reconcile.desired import Desired, where_of
 
 RUNTIME = "provided.al2023"  # what cargo-pmcp always sends
 
@@ -26,7 +26,4 @@ class PmcpRunPlacement:
 
 
 def pmcp_placement(desired: Desired) -> PmcpRunPlacement:
-    where = desired.placement.where
-    if not isinstance(where, PmcpRunPlacement):
-        raise TypeError("a pmcp.run target was given another target's resource")
-    return where
+    return where_of(desired, PmcpRunPlacement)
